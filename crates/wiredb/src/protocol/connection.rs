@@ -1,0 +1,278 @@
+//! The per-connection y-protocols state machine.
+//!
+//! [`Connection`] holds no socket, no task and no clock: it is handed frames and the
+//! [`Awareness`] (which owns the document) and answers with frames to send back and
+//! events to act on. Rooms, providers and tests all drive the same code, which is why
+//! the protocol can be tested with two peers passing bytes by hand.
+
+use bytes::Bytes;
+use yrs::sync::awareness::{Awareness, AwarenessUpdateSummary};
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::{Origin, ReadTxn, StateVector, Transact, Update};
+
+use super::message::{
+    decode_frame, encode_awareness, encode_sync_step1, encode_sync_step2, without_panics,
+};
+use crate::error::{Error, Result};
+
+/// Which end of a connection a [`Connection`] plays.
+///
+/// Both ends exchange SyncStep1/SyncStep2; the difference is that a server announces
+/// the awareness states of everyone in the room on connect, while a client announces
+/// only its own and becomes *synced* once it has applied the server's SyncStep2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The side that joined a room (a provider).
+    Client,
+    /// The side that hosts the room.
+    Server,
+}
+
+/// Something the owner of a [`Connection`] may want to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The peer's SyncStep2 was applied: this side now has everything the peer had
+    /// when it answered.
+    Synced,
+    /// Awareness states changed because of this peer's message.
+    Awareness(AwarenessUpdateSummary),
+    /// A document update was held back instead of applied (remote updates are held
+    /// while auto-pull is off; see [`Connection::release_held`]).
+    UpdateHeld,
+    /// A document update from a read-only peer was dropped.
+    ReadOnlyUpdateDropped,
+    /// A message of a type this crate does not handle was ignored, as y-protocols
+    /// asks.
+    Ignored {
+        /// The y-protocols message type.
+        message_type: u8,
+    },
+}
+
+/// What a call to [`Connection::receive`] produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Frames to send back to this peer, in order.
+    pub replies: Vec<Bytes>,
+    /// Events for the owner.
+    pub events: Vec<Event>,
+}
+
+/// The y-protocols state of one connection.
+///
+/// ```
+/// use wiredb::protocol::{Connection, Event};
+/// use yrs::sync::Awareness;
+/// use yrs::{Doc, GetString, Text, Transact};
+///
+/// let server_doc = Doc::new();
+/// server_doc.get_or_insert_text("t").push(&mut server_doc.transact_mut(), "hi");
+/// let mut server_aw = Awareness::new(server_doc);
+/// let mut client_aw = Awareness::new(Doc::new());
+/// let mut server = Connection::server(1u64);
+/// let mut client = Connection::client(2u64);
+///
+/// // Each side opens with SyncStep1; each answers the other's with SyncStep2.
+/// let to_server = client.open(&client_aw).unwrap();
+/// let to_client = server.open(&server_aw).unwrap();
+/// for frame in to_server {
+///     for reply in server.receive(&mut server_aw, &frame).unwrap().replies {
+///         let outcome = client.receive(&mut client_aw, &reply).unwrap();
+///         assert!(outcome.events.contains(&Event::Synced));
+///     }
+/// }
+/// # drop(to_client);
+/// let text = client_aw.doc().get_or_insert_text("t");
+/// assert_eq!(text.get_string(&client_aw.doc().transact()), "hi");
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    origin: Origin,
+    read_only: bool,
+    hold_remote_updates: bool,
+    held: Vec<Vec<u8>>,
+    synced: bool,
+}
+
+impl Connection {
+    /// A connection playing `role`. Updates it applies are tagged with `origin`, which
+    /// is how the owner recognises (and does not echo back) changes that came from
+    /// this peer.
+    pub fn new(role: Role, origin: impl Into<Origin>) -> Self {
+        Connection {
+            role,
+            origin: origin.into(),
+            read_only: false,
+            hold_remote_updates: false,
+            held: Vec::new(),
+            synced: false,
+        }
+    }
+
+    /// A client-side connection (see [`Connection::new`]).
+    pub fn client(origin: impl Into<Origin>) -> Self {
+        Self::new(Role::Client, origin)
+    }
+
+    /// A server-side connection (see [`Connection::new`]).
+    pub fn server(origin: impl Into<Origin>) -> Self {
+        Self::new(Role::Server, origin)
+    }
+
+    /// Drop document updates sent by this peer (it still receives everything).
+    pub fn set_read_only(&mut self, read_only: bool) {
+        self.read_only = read_only;
+    }
+
+    /// Hold remote document updates instead of applying them, until
+    /// [`Connection::release_held`]. This is a provider's `auto_pull = false`.
+    pub fn set_hold_remote_updates(&mut self, hold: bool) {
+        self.hold_remote_updates = hold;
+    }
+
+    /// The origin attached to every transaction this connection applies.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The role this connection plays.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// True once the peer's SyncStep2 has been received.
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Number of remote updates held back (see [`Connection::set_hold_remote_updates`]).
+    pub fn held_count(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The frames to send when the connection opens: SyncStep1 with this side's state
+    /// vector, then the awareness states this side announces (every known state for a
+    /// server, the local state for a client), if there are any.
+    pub fn open(&self, awareness: &Awareness) -> Result<Vec<Bytes>> {
+        let state_vector = awareness.doc().transact().state_vector();
+        let mut frames = vec![encode_sync_step1(&state_vector)];
+        let announced = match self.role {
+            Role::Server => awareness.update()?,
+            Role::Client => match awareness.local_state_raw() {
+                Some(_) => awareness.update_with_clients([awareness.client_id()])?,
+                None => return Ok(frames),
+            },
+        };
+        if !announced.clients.is_empty() {
+            frames.push(encode_awareness(&announced));
+        }
+        Ok(frames)
+    }
+
+    /// Handles one frame from the peer.
+    ///
+    /// Messages are handled in order; an error stops at the offending message (earlier
+    /// messages of the frame stay applied, which is safe because every Yjs update is
+    /// idempotent). A `permission denied` auth message is returned as
+    /// [`Error::PermissionDenied`].
+    pub fn receive(&mut self, awareness: &mut Awareness, frame: &[u8]) -> Result<Outcome> {
+        let mut outcome = Outcome::default();
+        for message in decode_frame(frame)? {
+            self.handle(awareness, message, &mut outcome)?;
+        }
+        Ok(outcome)
+    }
+
+    fn handle(
+        &mut self,
+        awareness: &mut Awareness,
+        message: Message,
+        outcome: &mut Outcome,
+    ) -> Result<()> {
+        match message {
+            Message::Sync(SyncMessage::SyncStep1(remote)) => {
+                outcome.replies.push(answer_sync_step1(awareness, &remote));
+            }
+            Message::Sync(SyncMessage::SyncStep2(update)) => {
+                self.incoming_update(awareness, update, outcome)?;
+                if !self.synced {
+                    self.synced = true;
+                    outcome.events.push(Event::Synced);
+                }
+            }
+            Message::Sync(SyncMessage::Update(update)) => {
+                self.incoming_update(awareness, update, outcome)?;
+            }
+            Message::Awareness(update) => {
+                let summary = without_panics("applying awareness", || {
+                    Ok(awareness.apply_update_summary_with(update, self.origin.clone())?)
+                })?;
+                if let Some(summary) = summary {
+                    outcome.events.push(Event::Awareness(summary));
+                }
+            }
+            Message::AwarenessQuery => {
+                outcome.replies.push(encode_awareness(&awareness.update()?));
+            }
+            Message::Auth(Some(reason)) => return Err(Error::PermissionDenied { reason }),
+            Message::Auth(None) => {}
+            Message::Custom(message_type, _) => {
+                outcome.events.push(Event::Ignored { message_type });
+            }
+        }
+        Ok(())
+    }
+
+    fn incoming_update(
+        &mut self,
+        awareness: &Awareness,
+        update: Vec<u8>,
+        outcome: &mut Outcome,
+    ) -> Result<()> {
+        if self.read_only {
+            outcome.events.push(Event::ReadOnlyUpdateDropped);
+            return Ok(());
+        }
+        // Decode before holding, so that a held update is known to be well formed and
+        // a bad one is reported now, to the peer that sent it.
+        let decoded = without_panics("decoding an update", || Ok(Update::decode_v1(&update)?))?;
+        if decoded.is_empty() {
+            // An empty SyncStep2 (the peer had nothing we lack) changes nothing.
+            return Ok(());
+        }
+        if self.hold_remote_updates {
+            self.held.push(update);
+            outcome.events.push(Event::UpdateHeld);
+            return Ok(());
+        }
+        apply(awareness, decoded, &self.origin)
+    }
+
+    /// Applies every held remote update (a provider's `pull()`), returning how many
+    /// there were.
+    pub fn release_held(&mut self, awareness: &Awareness) -> Result<usize> {
+        let held = std::mem::take(&mut self.held);
+        let count = held.len();
+        for update in held {
+            let decoded = without_panics("decoding an update", || Ok(Update::decode_v1(&update)?))?;
+            apply(awareness, decoded, &self.origin)?;
+        }
+        Ok(count)
+    }
+}
+
+fn answer_sync_step1(awareness: &Awareness, remote: &StateVector) -> Bytes {
+    let diff = awareness.doc().transact().encode_state_as_update_v1(remote);
+    encode_sync_step2(&diff)
+}
+
+fn apply(awareness: &Awareness, update: Update, origin: &Origin) -> Result<()> {
+    without_panics("applying an update", || {
+        let mut txn = awareness.doc().transact_mut_with(origin.clone());
+        txn.apply_update(update)
+            .map_err(|e| Error::InvalidUpdate(e.to_string()))
+    })
+}

@@ -1,0 +1,66 @@
+//! The set of peers of a room and the fan-out of frames to them.
+//!
+//! Fan-out runs inside yrs observers, synchronously, while the transaction that made
+//! the change commits, so it must never wait: each peer has a bounded queue, a frame
+//! is offered with `try_send`, and a peer whose queue is full is disconnected (its
+//! `kick` token is cancelled) instead of being allowed to grow memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio_util::sync::CancellationToken;
+use yrs::Origin;
+
+/// How a room reaches one peer.
+pub(crate) struct PeerSlot {
+    pub(crate) queue: mpsc::Sender<Bytes>,
+    pub(crate) kick: CancellationToken,
+}
+
+/// The peers of a room, keyed by the origin their transactions carry.
+#[derive(Default)]
+pub(crate) struct Peers {
+    slots: Mutex<HashMap<Origin, PeerSlot>>,
+}
+
+impl Peers {
+    pub(crate) fn insert(&self, origin: Origin, slot: PeerSlot) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.insert(origin, slot);
+        }
+    }
+
+    pub(crate) fn remove(&self, origin: &Origin) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.remove(origin);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.lock().map(|slots| slots.len()).unwrap_or(0)
+    }
+
+    /// Queues `frame` for every peer except the one whose origin is `skip`. The frame
+    /// is encoded once by the caller; each queue gets a reference-counted clone.
+    pub(crate) fn broadcast(&self, frame: &Bytes, skip: Option<&Origin>) {
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        slots.retain(|origin, slot| {
+            if Some(origin) == skip {
+                return true;
+            }
+            match slot.queue.try_send(frame.clone()) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    slot.kick.cancel();
+                    false
+                }
+                Err(TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+}

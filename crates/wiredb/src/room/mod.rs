@@ -1,0 +1,356 @@
+//! A room: one document, its awareness, and the peers connected to it.
+//!
+//! Data path of one update: a peer's frame is decoded by its [`Connection`], applied to
+//! the doc in a transaction tagged with the peer's origin; the doc's update observer
+//! encodes the update once as a frame and [`fanout`] offers it to every other peer's
+//! bounded queue; each peer's writer drains its queue onto its channel, batching what
+//! has piled up. Awareness takes the same path through an awareness observer.
+
+mod fanout;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use yrs::sync::Awareness;
+use yrs::{ClientID, Doc, Transact};
+
+use crate::channel::{Channel, CloseReason};
+use crate::error::{Error, Result};
+use crate::origin::unique_origin;
+use crate::protocol::{Connection, Event, encode_awareness, encode_update};
+use fanout::{PeerSlot, Peers};
+
+/// Settings of a room.
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    /// Frames that may wait for one peer before it is disconnected as too slow.
+    /// Default 1024: enough to absorb a burst of edits, small enough that a stalled
+    /// peer costs at most a few MiB.
+    pub peer_queue_capacity: usize,
+    /// Largest frame accepted from a peer, in bytes (default 16 MiB). Larger frames
+    /// close that peer's connection with [`Error::FrameTooLarge`].
+    pub max_frame_size: usize,
+    /// Frames written to a channel at once when several are queued (default 64).
+    pub max_batch: usize,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        RoomConfig {
+            peer_queue_capacity: 1024,
+            max_frame_size: 16 * 1024 * 1024,
+            max_batch: 64,
+        }
+    }
+}
+
+impl RoomConfig {
+    /// Sets [`RoomConfig::peer_queue_capacity`].
+    pub fn peer_queue_capacity(mut self, frames: usize) -> Self {
+        self.peer_queue_capacity = frames.max(4);
+        self
+    }
+
+    /// Sets [`RoomConfig::max_frame_size`].
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+}
+
+/// Per-connection options for [`Room::serve_with`].
+#[derive(Debug, Clone, Default)]
+pub struct PeerOptions {
+    /// Drop this peer's document updates; it still receives everything.
+    pub read_only: bool,
+}
+
+struct RoomInner {
+    id: String,
+    doc: Doc,
+    awareness: Mutex<Awareness>,
+    peers: Arc<Peers>,
+    config: RoomConfig,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// A shared document and the peers editing it. Cheap to clone: clones are handles to
+/// the same room.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use wiredb::{channel::memory, Provider, ProviderConfig, Room, RoomConfig};
+/// use yrs::{Doc, GetString, Text, Transact};
+///
+/// let room = Room::new("notes", RoomConfig::default());
+/// let (server_end, client_end) = memory::pair("server", "client");
+/// let serving = tokio::spawn({
+///     let room = room.clone();
+///     async move { room.serve(server_end).await }
+/// });
+///
+/// let doc = Doc::new();
+/// let provider = Provider::spawn(doc.clone(), client_end, ProviderConfig::default());
+/// provider.synced().await.unwrap();
+/// doc.get_or_insert_text("t").push(&mut doc.transact_mut(), "hello");
+/// provider.close().await.unwrap();
+/// serving.await.unwrap().unwrap();
+///
+/// let text = room.doc().get_or_insert_text("t");
+/// assert_eq!(text.get_string(&room.doc().transact()), "hello");
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Room {
+    inner: Arc<RoomInner>,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("id", &self.inner.id)
+            .field("peers", &self.peer_count())
+            .finish()
+    }
+}
+
+impl Room {
+    /// A new, empty room named `id`.
+    pub fn new(id: impl Into<String>, config: RoomConfig) -> Self {
+        Self::with_doc(id, Doc::new(), config)
+    }
+
+    /// A room over an existing document.
+    pub fn with_doc(id: impl Into<String>, doc: Doc, config: RoomConfig) -> Self {
+        let peers = Arc::new(Peers::default());
+        let updates = peers.clone();
+        doc.transact_mut()
+            .observe_update_v1("wiredb-room", move |txn, event| {
+                updates.broadcast(&encode_update(&event.update), txn.origin());
+            });
+        let mut awareness = Awareness::new(doc.clone());
+        let states = peers.clone();
+        awareness.on_update(
+            "wiredb-room",
+            move |awareness, event, origin| match awareness.update_with_clients(event.all_changes())
+            {
+                Ok(update) => states.broadcast(&encode_awareness(&update), origin),
+                Err(error) => tracing::warn!(%error, "awareness change not relayed"),
+            },
+        );
+        Room {
+            inner: Arc::new(RoomInner {
+                id: id.into(),
+                doc,
+                awareness: Mutex::new(awareness),
+                peers,
+                config,
+                cancel: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+            }),
+        }
+    }
+
+    /// The room's id.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The room's document. Changes made to it directly (by a hook loading a file,
+    /// by an upstream provider) are sent to every peer.
+    pub fn doc(&self) -> &Doc {
+        &self.inner.doc
+    }
+
+    /// Runs `f` with the room's awareness. Do not start a document transaction on the
+    /// room's doc while a transaction is already open inside `f`.
+    pub fn with_awareness<R>(&self, f: impl FnOnce(&mut Awareness) -> R) -> R {
+        f(&mut self.lock_awareness())
+    }
+
+    fn lock_awareness(&self) -> MutexGuard<'_, Awareness> {
+        // A panic while the lock was held leaves the awareness usable (its state is a
+        // map of independent entries), so a poisoned lock is recovered, not fatal.
+        self.inner
+            .awareness
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Number of peers being served right now.
+    pub fn peer_count(&self) -> usize {
+        self.inner.peers.len()
+    }
+
+    /// A token cancelled when the room starts closing. Background work tied to the
+    /// room watches it.
+    pub fn closing(&self) -> CancellationToken {
+        self.inner.cancel.clone()
+    }
+
+    /// True once [`Room::close`] has begun.
+    pub fn is_closing(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// Runs `task` in the background for as long as the room lives: [`Room::close`]
+    /// cancels [`Room::closing`] and then waits for it to finish. This is where a
+    /// persistence hook runs its writer, or an upstream provider its connection (as
+    /// Python wiredb's `Room.task_group`).
+    pub fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.tasks.spawn(task)
+    }
+
+    /// Closes the room: every peer is disconnected ("going away"), then background
+    /// tasks are awaited. Idempotent.
+    pub async fn close(&self) {
+        self.inner.cancel.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    /// Serves one peer until it disconnects, misbehaves or the room closes. See
+    /// [`Room::serve_with`].
+    pub async fn serve<C: Channel>(&self, channel: C) -> Result<()> {
+        self.serve_with(channel, PeerOptions::default()).await
+    }
+
+    /// Serves one peer over `channel`: handshake (SyncStep1 and the room's awareness
+    /// states), then its updates are applied and fanned out to the other peers, and
+    /// theirs are sent to it.
+    ///
+    /// Returns `Ok` when the peer closed the channel, and the error otherwise (bad
+    /// input, too slow, room closing). Either way the channel is closed with a fitting
+    /// [`CloseReason`], the peer's awareness states are removed and announced as
+    /// removed, and nothing else in the room is affected.
+    pub async fn serve_with<C: Channel>(&self, channel: C, options: PeerOptions) -> Result<()> {
+        let origin = unique_origin("peer");
+        let mut connection = Connection::server(origin.clone());
+        connection.set_read_only(options.read_only);
+        let capacity = self.inner.config.peer_queue_capacity;
+        let (queue, mut outgoing) = mpsc::channel(capacity);
+        let kick = self.inner.cancel.child_token();
+
+        let hello = connection.open(&self.lock_awareness())?;
+        for frame in hello {
+            // The queue is new and empty, so this only fails if capacity < hello.len().
+            queue
+                .try_send(frame)
+                .map_err(|_| Error::SlowPeer { capacity })?;
+        }
+        self.inner.peers.insert(
+            origin.clone(),
+            PeerSlot {
+                queue: queue.clone(),
+                kick: kick.clone(),
+            },
+        );
+        tracing::debug!(room = %self.id(), peer = channel.id(), "peer joined");
+
+        let mut awareness_ids = HashSet::new();
+        let result = tokio::select! {
+            _ = kick.cancelled() => Err(if self.is_closing() {
+                Error::RoomClosing
+            } else {
+                Error::SlowPeer { capacity }
+            }),
+            result = self.read_peer(&channel, &mut connection, &queue, &mut awareness_ids) => result,
+            result = write_peer(&channel, &mut outgoing, self.inner.config.max_batch) => result,
+        };
+
+        self.inner.peers.remove(&origin);
+        self.forget_awareness(&awareness_ids);
+        let _ = channel.close(CloseReason::for_result(&result)).await;
+        match &result {
+            Ok(()) => tracing::debug!(room = %self.id(), peer = channel.id(), "peer left"),
+            Err(Error::RoomClosing) => {}
+            Err(error) => {
+                tracing::warn!(room = %self.id(), peer = channel.id(), %error, "peer dropped")
+            }
+        }
+        result
+    }
+
+    async fn read_peer<C: Channel>(
+        &self,
+        channel: &C,
+        connection: &mut Connection,
+        queue: &mpsc::Sender<Bytes>,
+        awareness_ids: &mut HashSet<ClientID>,
+    ) -> Result<()> {
+        let limit = self.inner.config.max_frame_size;
+        while let Some(frame) = channel.recv().await {
+            let frame = frame?;
+            if frame.len() > limit {
+                return Err(Error::FrameTooLarge {
+                    size: frame.len(),
+                    limit,
+                });
+            }
+            let outcome = connection.receive(&mut self.lock_awareness(), &frame)?;
+            for reply in outcome.replies {
+                queue.try_send(reply).map_err(|_| Error::SlowPeer {
+                    capacity: self.inner.config.peer_queue_capacity,
+                })?;
+            }
+            for event in outcome.events {
+                track_awareness(awareness_ids, &event);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the awareness states a departed peer introduced; the awareness
+    /// observer announces the removal to the remaining peers.
+    fn forget_awareness(&self, ids: &HashSet<ClientID>) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut awareness = self.lock_awareness();
+        for id in ids {
+            awareness.remove_state(*id);
+        }
+    }
+}
+
+fn track_awareness(ids: &mut HashSet<ClientID>, event: &Event) {
+    if let Event::Awareness(summary) = event {
+        ids.extend(summary.added.iter().chain(&summary.updated).copied());
+        for removed in &summary.removed {
+            ids.remove(removed);
+        }
+    }
+}
+
+/// Drains a peer's queue onto its channel. Whatever has piled up while the previous
+/// write was in flight goes out as one batch, so a busy room costs one flush per
+/// batch rather than per frame.
+async fn write_peer<C: Channel>(
+    channel: &C,
+    outgoing: &mut mpsc::Receiver<Bytes>,
+    max_batch: usize,
+) -> Result<()> {
+    let mut batch = Vec::with_capacity(max_batch);
+    loop {
+        if outgoing.recv_many(&mut batch, max_batch).await == 0 {
+            return Ok(());
+        }
+        if batch.len() == 1 {
+            let frame = batch.pop().unwrap_or_default();
+            channel.send(frame).await?;
+        } else {
+            channel.send_batch(std::mem::take(&mut batch)).await?;
+        }
+    }
+}

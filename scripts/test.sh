@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace: the one command a newcomer and CI use.
+# It builds once (one cargo profile for clippy and tests) and installs nothing
+# outside the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace

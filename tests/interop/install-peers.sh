@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Installs the real Yjs peers that the wiredb interop tests drive as child processes:
+#
+#   tests/interop/.venv/          Python venv: wiredb, wire-websocket, wire-file 0.7.1
+#                                 (pinned with their dependencies in requirements.txt)
+#   tests/interop/node_modules/   yjs, y-websocket 3.x (client), ws, and the reference
+#                                 server y-websocket@1.5.4 aliased as `y-websocket-server`
+#                                 (pinned by package.json + package-lock.json)
+#
+# Idempotent: each half writes a stamp (hash of its pins + interpreter version) when it
+# has installed successfully, and is skipped while the stamp still matches. A mismatch
+# (or a half-finished earlier run) reinstalls that half from scratch.
+#
+# Usage:
+#   tests/interop/install-peers.sh            install what is missing or stale
+#   tests/interop/install-peers.sh --check    exit 0 if both are installed and fresh, 1 if not
+#   tests/interop/install-peers.sh --force    reinstall both
+#
+# Environment: PYTHON (default python3, >= 3.10), NODE (default node), NPM (default npm).
+# Runs with CI=true and no stdin; needs only the package registries.
+set -euo pipefail
+set -E  # the ERR trap below also fires inside functions and subshells
+
+HERE="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
+PYTHON="${PYTHON:-python3}"
+NODE="${NODE:-node}"
+NPM="${NPM:-npm}"
+VENV="$HERE/.venv"
+VENV_STAMP="$VENV/.wiredb-interop-stamp"
+NODE_STAMP="$HERE/node_modules/.wiredb-interop-stamp"
+
+mode=install
+case "${1:-}" in
+  "") ;;
+  --check) mode=check ;;
+  --force) mode=force ;;
+  -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "install-peers.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
+esac
+
+log() { echo "install-peers: $*" >&2; }
+die() { echo "install-peers: ERROR: $*" >&2; exit 1; }
+trap 'echo "install-peers: FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+command -v "$PYTHON" >/dev/null 2>&1 || die "python not found: $PYTHON (set PYTHON=...)"
+command -v "$NODE" >/dev/null 2>&1 || die "node not found: $NODE (set NODE=...)"
+command -v "$NPM" >/dev/null 2>&1 || die "npm not found: $NPM (set NPM=...)"
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
+  || die "$PYTHON is $("$PYTHON" -V 2>&1); wiredb 0.7.1 needs Python >= 3.10"
+[ -f "$HERE/requirements.txt" ] || die "missing $HERE/requirements.txt"
+[ -f "$HERE/package.json" ] || die "missing $HERE/package.json"
+
+# Hash of the pins and of the interpreter that will run them.
+py_want="$({ cat "$HERE/requirements.txt"; "$PYTHON" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
+node_want="$({ cat "$HERE/package.json"; cat "$HERE/package-lock.json" 2>/dev/null || true; "$NODE" --version; } | sha256sum | cut -d' ' -f1)"
+
+py_fresh() {
+  [ -x "$VENV/bin/python" ] && [ -f "$VENV_STAMP" ] && [ "$(cat "$VENV_STAMP")" = "$py_want" ]
+}
+node_fresh() {
+  [ -f "$NODE_STAMP" ] && [ "$(cat "$NODE_STAMP")" = "$node_want" ] \
+    && [ -f "$HERE/node_modules/y-websocket-server/bin/server.js" ] \
+    && [ -f "$HERE/node_modules/y-websocket/package.json" ]
+}
+
+if [ "$mode" = check ]; then
+  ok=0
+  py_fresh || { log "python venv missing or stale: $VENV"; ok=1; }
+  node_fresh || { log "node_modules missing or stale: $HERE/node_modules"; ok=1; }
+  [ $ok -eq 0 ] && log "peers installed and up to date"
+  exit $ok
+fi
+
+# Serialise concurrent runs (e.g. several test binaries bootstrapping at once). The lock
+# lives outside the repository so that nothing untracked appears in the work tree.
+lock="${TMPDIR:-/tmp}/wiredb-interop-$(printf '%s' "$HERE" | sha256sum | cut -c1-16).lock"
+exec 9>"$lock"
+if command -v flock >/dev/null 2>&1; then
+  flock -w 600 9 || die "timed out waiting for another install-peers.sh run (lock $lock)"
+fi
+
+export CI=true
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
+
+# ---------------------------------------------------------------- Python
+if [ "$mode" != force ] && py_fresh; then
+  log "python venv up to date ($VENV)"
+else
+  log "creating python venv at $VENV with $("$PYTHON" -V 2>&1)"
+  rm -f "$VENV_STAMP"
+  "$PYTHON" -m venv --clear "$VENV" </dev/null
+  "$VENV/bin/python" -m pip install --quiet --no-input -r "$HERE/requirements.txt" </dev/null
+  "$VENV/bin/python" -m pip check </dev/null >&2
+  # Every pin must be what got installed: a silently different resolution is an error.
+  "$VENV/bin/python" - "$HERE/requirements.txt" <<'PY'
+import re, sys
+from importlib.metadata import version, PackageNotFoundError
+bad = []
+for line in open(sys.argv[1]):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    name, want = re.split(r"==", line, maxsplit=1)
+    try:
+        have = version(name)
+    except PackageNotFoundError:
+        have = None
+    if have != want:
+        bad.append(f"{name}: want {want}, have {have}")
+if bad:
+    sys.exit("install-peers: pinned versions not installed:\n  " + "\n  ".join(bad))
+PY
+  "$VENV/bin/python" -c 'import wiredb, wire_websocket, wire_file, pycrdt, anyio' </dev/null
+  echo "$py_want" > "$VENV_STAMP"
+  log "python venv ready"
+fi
+
+# ---------------------------------------------------------------- Node
+if [ "$mode" != force ] && node_fresh; then
+  log "node_modules up to date ($HERE/node_modules)"
+else
+  rm -f "$NODE_STAMP"
+  # --ignore-scripts: nothing here needs an install script (the only one is leveldown's,
+  # an optional dependency of the 1.5.4 server used only with YPERSISTENCE).
+  if [ -f "$HERE/package-lock.json" ]; then
+    log "npm ci (from package-lock.json)"
+    (cd "$HERE" && "$NPM" ci --ignore-scripts --no-audit --no-fund --loglevel=error </dev/null >&2)
+  else
+    log "npm install (no package-lock.json yet: creating it; commit it)"
+    (cd "$HERE" && "$NPM" install --ignore-scripts --no-audit --no-fund --loglevel=error </dev/null >&2)
+    node_want="$({ cat "$HERE/package.json"; cat "$HERE/package-lock.json"; "$NODE" --version; } | sha256sum | cut -d' ' -f1)"
+  fi
+  (cd "$HERE" && "$NODE" -e '
+    const Y = require("yjs");
+    const { WebsocketProvider } = require("y-websocket");
+    require("ws");
+    if (typeof WebsocketProvider !== "function") throw new Error("y-websocket has no WebsocketProvider");
+    const v = require("y-websocket-server/package.json").version;
+    if (v !== "1.5.4") throw new Error("y-websocket-server is " + v + ", want 1.5.4");
+  ' </dev/null)
+  [ -f "$HERE/node_modules/y-websocket-server/bin/server.js" ] \
+    || die "node_modules/y-websocket-server/bin/server.js missing after install"
+  echo "$node_want" > "$NODE_STAMP"
+  log "node_modules ready"
+fi
+
+log "peers ready: python=$VENV/bin/python node_modules=$HERE/node_modules"
