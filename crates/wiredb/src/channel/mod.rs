@@ -84,7 +84,7 @@ impl CloseReason {
 /// Implementations must make [`Channel::recv`] cancel-safe (dropping its future
 /// before it completes loses no frame), because rooms and providers `select!` on it.
 ///
-/// See `docs/writing-a-wire.md` for a complete implementation over a new transport.
+/// [`memory::MemoryChannel`] is a complete implementation to copy for a new transport.
 pub trait Channel: Send + Sync + 'static {
     /// A name for logs: the peer address, the file path, ...
     fn id(&self) -> &str;
