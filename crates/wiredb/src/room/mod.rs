@@ -2,7 +2,7 @@
 //!
 //! Data path of one update: a peer's frame is decoded by its [`Connection`], applied to
 //! the doc in a transaction tagged with the peer's origin; the doc's update observer
-//! encodes the update once as a frame and [`fanout`] offers it to every other peer's
+//! encodes the update once as a frame and the peer set (`fanout`) offers it to every other peer's
 //! bounded queue; each peer's writer drains its queue onto its channel, batching what
 //! has piled up. Awareness takes the same path through an awareness observer.
 
