@@ -4,6 +4,9 @@
 # outside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The interop tests drive real peers (Python wiredb, y-websocket under Node): install
+# them into tests/interop first (idempotent, ~0.2 s when already there).
+tests/interop/install-peers.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
