@@ -287,7 +287,7 @@ impl Provider {
     /// A future that completes at the next change applied to the doc by this
     /// provider's peer (useful to wait for a remote edit in tests and tools). Create it
     /// before triggering the change.
-    pub fn next_remote_change(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    pub fn next_remote_change(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
         // Subscribing marks the current count as seen, so only a later change counts.
         let mut changes = self.remote_change.subscribe();
         async move {

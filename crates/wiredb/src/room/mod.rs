@@ -139,9 +139,14 @@ impl Room {
         let states = peers.clone();
         awareness.on_update(
             "wiredb-room",
-            move |awareness, event, origin| match awareness.update_with_clients(event.all_changes())
+            // Sent to every peer, the sender included, as the y-websocket server
+            // does: a y-websocket client alone in a room hears nothing else, and it
+            // reconnects after 30 s without a message; its own state coming back
+            // every 15 s (the awareness renewal) keeps it connected.
+            move |awareness, event, _origin| match awareness
+                .update_with_clients(event.all_changes())
             {
-                Ok(update) => states.broadcast(&encode_awareness(&update), origin),
+                Ok(update) => states.broadcast(&encode_awareness(&update), None),
                 Err(error) => tracing::warn!(%error, "awareness change not relayed"),
             },
         );

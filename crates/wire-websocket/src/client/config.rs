@@ -1,0 +1,148 @@
+//! [`ClientConfig`]: the settings of an [`AsyncWebSocketClient`](super::AsyncWebSocketClient).
+
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, header};
+use wiredb::SharedAwareness;
+
+use super::Backoff;
+use crate::channel::KeepAlive;
+
+/// Settings of an [`AsyncWebSocketClient`](super::AsyncWebSocketClient).
+///
+/// ```
+/// use std::time::Duration;
+/// use wire_websocket::{Backoff, ClientConfig};
+///
+/// let config = ClientConfig::default()
+///     .header("authorization", "Bearer 42")
+///     .cookie("session", "abc")
+///     .reconnect(Some(Backoff { max: Duration::from_secs(10), ..Backoff::default() }));
+/// # assert_eq!(config.headers.len(), 2);
+/// ```
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// Send local changes as they happen (default true); else hold them until
+    /// `push()`.
+    pub auto_push: bool,
+    /// Apply remote changes as they arrive (default true); else hold them until
+    /// `pull()`.
+    pub auto_pull: bool,
+    /// Extra request headers (tokens, cookies) sent with every connection attempt.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Reconnect after a drop (default [`Backoff::default`]); `None` ends the client
+    /// at the first drop.
+    pub reconnect: Option<Backoff>,
+    /// Keepalive pings to the server (default [`KeepAlive::default`]): a server that
+    /// vanished without closing the TCP connection is noticed, and reconnected to.
+    pub keepalive: Option<KeepAlive>,
+    /// Largest message accepted from the server (default 64 MiB: a server's first
+    /// SyncStep2 carries the whole document).
+    pub max_frame_size: usize,
+    /// Bytes read from the socket at once (default 16 KiB).
+    pub read_buffer_size: usize,
+    /// How long one connection attempt may take (default 10 s).
+    pub connect_timeout: Duration,
+    /// Awareness to use (shared with the application or another provider); by
+    /// default the client makes its own over the doc.
+    pub awareness: Option<SharedAwareness>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("auto_push", &self.auto_push)
+            .field("auto_pull", &self.auto_pull)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("reconnect", &self.reconnect)
+            .field("keepalive", &self.keepalive)
+            .field("max_frame_size", &self.max_frame_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            auto_push: true,
+            auto_pull: true,
+            headers: Vec::new(),
+            reconnect: Some(Backoff::default()),
+            keepalive: Some(KeepAlive::default()),
+            max_frame_size: 64 * 1024 * 1024,
+            read_buffer_size: 16 * 1024,
+            connect_timeout: Duration::from_secs(10),
+            awareness: None,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Sets [`ClientConfig::auto_push`].
+    pub fn auto_push(mut self, auto_push: bool) -> Self {
+        self.auto_push = auto_push;
+        self
+    }
+
+    /// Sets [`ClientConfig::auto_pull`].
+    pub fn auto_pull(mut self, auto_pull: bool) -> Self {
+        self.auto_pull = auto_pull;
+        self
+    }
+
+    /// Adds a request header. A name or value that is not valid HTTP is ignored
+    /// with a warning (headers come from the application, not from a peer).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) => self.headers.push((name, value)),
+            _ => tracing::warn!(name, "invalid HTTP header ignored"),
+        }
+        self
+    }
+
+    /// Adds a cookie (sent in a `Cookie` header).
+    pub fn cookie(mut self, name: &str, value: &str) -> Self {
+        match HeaderValue::try_from(format!("{name}={value}")) {
+            Ok(value) => self.headers.push((header::COOKIE, value)),
+            Err(_) => tracing::warn!(name, "invalid cookie ignored"),
+        }
+        self
+    }
+
+    /// Sets [`ClientConfig::reconnect`].
+    pub fn reconnect(mut self, backoff: Option<Backoff>) -> Self {
+        self.reconnect = backoff;
+        self
+    }
+
+    /// Sets [`ClientConfig::keepalive`].
+    pub fn keepalive(mut self, keepalive: Option<KeepAlive>) -> Self {
+        self.keepalive = keepalive;
+        self
+    }
+
+    /// Sets [`ClientConfig::max_frame_size`].
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// Sets [`ClientConfig::connect_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ClientConfig::awareness`].
+    pub fn awareness(mut self, awareness: SharedAwareness) -> Self {
+        self.awareness = Some(awareness);
+        self
+    }
+}

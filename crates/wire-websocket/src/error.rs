@@ -1,0 +1,59 @@
+//! The crate's error type.
+
+use tokio_tungstenite::tungstenite;
+
+/// What can go wrong serving or connecting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server could not listen on the address (in use, not allowed, bad host).
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: String,
+        /// Why the bind failed.
+        source: std::io::Error,
+    },
+    /// The server's accept loop failed.
+    #[error("websocket server failed: {source}")]
+    Serve {
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The client URL is not a `ws://` URL the client can use.
+    #[error("invalid websocket URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The client could not open a WebSocket (DNS, refused, handshake, timeout).
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL.
+        url: String,
+        /// The cause.
+        source: Box<tungstenite::Error>,
+    },
+    /// The server answered the upgrade request with an HTTP error (a connect hook
+    /// refused the token, say).
+    #[error("{url} refused the connection: HTTP {status}: {body}")]
+    Rejected {
+        /// The URL.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The response body, as text.
+        body: String,
+    },
+    /// The client has no open connection right now (it is reconnecting or closed).
+    #[error("not connected")]
+    NotConnected,
+    /// A protocol, room or channel error from the core.
+    #[error(transparent)]
+    Core(#[from] wiredb::Error),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,81 @@
+//! [`Upstream`]: room hooks that make every room of a server a client of the same room
+//! on another server, so that clients of several edge servers share one hub.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use wiredb::{BoxFuture, Room, RoomHooks};
+
+use crate::client::{AsyncWebSocketClient, ClientConfig};
+
+/// Room hooks connecting each room to the room of the same id at an upstream server
+/// (`{base_url}/{room id}`), as Python wiredb's `test_multiple_servers`. The room's
+/// document is the client's document: edits from local peers go up, edits from the
+/// hub come down to the local peers.
+///
+/// Opening a room waits until the upstream room is synced, so the first local client
+/// already gets the hub's content; an unreachable hub fails the open (the joining
+/// client is disconnected with the error). Later drops reconnect with the client's
+/// backoff. Combine with other hooks (files) through a `Vec<Arc<dyn RoomHooks>>`.
+///
+/// ```
+/// use wire_websocket::{AsyncWebSocketServer, ClientConfig, Upstream};
+///
+/// let edge = AsyncWebSocketServer::new(Upstream::new("ws://hub.example:8000", ClientConfig::default()));
+/// # drop(edge);
+/// ```
+pub struct Upstream {
+    base_url: String,
+    config: ClientConfig,
+    clients: Mutex<HashMap<String, Arc<AsyncWebSocketClient>>>,
+}
+
+impl Upstream {
+    /// Upstream rooms at `base_url` (`ws://host:port`, or with a path prefix), joined
+    /// with `config`.
+    pub fn new(base_url: &str, config: ClientConfig) -> Self {
+        Upstream {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            config,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The URL of the upstream room for room `id`.
+    pub fn room_url(&self, id: &str) -> String {
+        format!("{}/{id}", self.base_url)
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AsyncWebSocketClient>>> {
+        self.clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl RoomHooks for Upstream {
+    fn on_open<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
+        Box::pin(async move {
+            let url = self.room_url(room.id());
+            let client =
+                AsyncWebSocketClient::connect(&url, Some(room.doc().clone()), self.config.clone())
+                    .await
+                    .map_err(wiredb::Error::hook)?;
+            client.synced().await.map_err(wiredb::Error::hook)?;
+            tracing::info!(room = room.id(), %url, "room connected upstream");
+            self.clients()
+                .insert(room.id().to_owned(), Arc::new(client));
+            Ok(())
+        })
+    }
+
+    fn on_close<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
+        Box::pin(async move {
+            let client = self.clients().remove(room.id());
+            if let Some(client) = client {
+                client.close().await.map_err(wiredb::Error::hook)?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,521 @@
+//! The WebSocket server and client over real sockets on 127.0.0.1:0.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use common::*;
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+use wire_websocket::{
+    Access, AsyncWebSocketClient, AsyncWebSocketServer, Backoff, ClientConfig, ConnectRequest,
+    Error, KeepAlive, Rejection, ServerConfig, Upstream,
+};
+use wiredb::{BoxFuture, Room, RoomHooks, SyncState};
+
+#[tokio::test]
+async fn two_clients_sync_text_and_map_both_ways() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = format!("{}/room-1", server.url());
+    let alice = client(&url).await;
+    let bob = client(&url).await;
+
+    push_text(alice.doc(), "hello ");
+    set_map(bob.doc(), "from", "bob");
+    eventually("alice sees bob", || {
+        map_value(alice.doc(), "from").as_deref() == Some("bob")
+    })
+    .await;
+    push_text(bob.doc(), "world");
+    eventually("both converge", || {
+        text_of(alice.doc()) == "hello world" && text_of(bob.doc()) == "hello world"
+    })
+    .await;
+    assert_eq!(
+        server.server().manager().room_ids(),
+        vec!["room-1".to_owned()]
+    );
+
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_late_joiner_gets_the_whole_document() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = format!("{}/late", server.url());
+    let first = client(&url).await;
+    push_text(first.doc(), "already here");
+    let room = server.server().manager().room("late").unwrap();
+    eventually("room has it", || text_of(room.doc()) == "already here").await;
+    let late = client(&url).await;
+    assert_eq!(text_of(late.doc()), "already here");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn room_ids_are_paths_without_query() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let nested = client(&format!("{}/team/notes?token=abc", server.url())).await;
+    push_text(nested.doc(), "x");
+    let manager = server.server().manager().clone();
+    eventually("room team/notes exists", || {
+        manager.room("team/notes").is_some()
+    })
+    .await;
+    let encoded = client(&format!("{}/caf%C3%A9", server.url())).await;
+    eventually("percent-decoded id", || manager.room("café").is_some()).await;
+    drop((nested, encoded));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn awareness_is_shared_and_removed_when_a_client_leaves() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = format!("{}/aware", server.url());
+    let alice = client(&url).await;
+    let bob = client(&url).await;
+    alice.set_local_awareness(r#"{"user":"alice"}"#);
+    eventually("bob sees alice", || {
+        bob.awareness_states()
+            .iter()
+            .any(|(_, s)| s.contains("alice"))
+    })
+    .await;
+    alice.close().await.unwrap();
+    eventually("alice gone for bob", || {
+        !bob.awareness_states()
+            .iter()
+            .any(|(_, s)| s.contains("alice"))
+    })
+    .await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn awareness_is_echoed_to_its_sender_as_y_websocket_does() {
+    // A y-websocket client alone in a room relies on this to not time out.
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/echo", server.url()))
+        .await
+        .unwrap();
+    use futures_util::SinkExt;
+    use wiredb::yrs::sync::Awareness;
+    let doc = wiredb::yrs::Doc::new();
+    let mut awareness = Awareness::new(doc);
+    awareness.set_local_state_raw(r#"{"me":1}"#);
+    let update = awareness.update().unwrap();
+    socket
+        .send(Message::Binary(wiredb::protocol::encode_awareness(&update)))
+        .await
+        .unwrap();
+    let echoed = within(async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Binary(frame) = message
+                && frame.first() == Some(&1)
+                && frame.windows(6).any(|w| w == b"\"me\":1")
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(echoed, "own awareness state came back");
+    server.shutdown().await.unwrap();
+}
+
+fn token_hook(request: &ConnectRequest) -> Result<Access, Rejection> {
+    match request.query_param("token").as_deref() {
+        Some("writer") => Ok(Access::ReadWrite),
+        Some("reader") => Ok(Access::ReadOnly),
+        _ => match request.cookie("session").as_deref() {
+            Some("ok") => Ok(Access::ReadWrite),
+            _ => Err(Rejection::unauthorized("token required")),
+        },
+    }
+}
+
+#[tokio::test]
+async fn connect_hook_rejects_with_a_status_and_grants_read_only() {
+    let server = AsyncWebSocketServer::builder()
+        .connect_hook(token_hook)
+        .build()
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let base = format!("{}/guarded", server.url());
+
+    let refused = AsyncWebSocketClient::connect(&base, None, ClientConfig::default()).await;
+    match refused {
+        Err(Error::Rejected { status, body, .. }) => {
+            assert_eq!(status, 401);
+            assert_eq!(body, "token required");
+        }
+        other => panic!("expected a 401, got {other:?}"),
+    }
+
+    let writer = client(&format!("{base}?token=writer")).await;
+    let by_cookie =
+        AsyncWebSocketClient::connect(&base, None, ClientConfig::default().cookie("session", "ok"))
+            .await
+            .unwrap();
+    within(by_cookie.synced()).await.unwrap();
+    let reader = client(&format!("{base}?token=reader")).await;
+
+    push_text(writer.doc(), "from writer");
+    eventually("reader receives", || text_of(reader.doc()) == "from writer").await;
+
+    push_text(reader.doc(), " + reader edit");
+    push_text(by_cookie.doc(), "!");
+    eventually("cookie edit arrives", || {
+        text_of(writer.doc()).ends_with('!')
+    })
+    .await;
+    let room = server.server().manager().room("guarded").unwrap();
+    assert!(
+        !text_of(room.doc()).contains("reader edit"),
+        "read-only edit was applied"
+    );
+    assert!(!text_of(writer.doc()).contains("reader edit"));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn plain_http_gets_upgrade_required_and_the_server_goes_on() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /room HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 4"), "{response}");
+    let _still_fine = client(&format!("{}/room", server.url())).await;
+    server.shutdown().await.unwrap();
+}
+
+/// An auth middleware of the embedding app, in front of the nested router.
+async fn require_api_key(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request
+        .headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        == Some("k")
+    {
+        next.run(request).await
+    } else {
+        StatusCode::FORBIDDEN.into_response()
+    }
+}
+
+#[tokio::test]
+async fn embeds_in_an_axum_app_behind_middleware() {
+    let server = AsyncWebSocketServer::new(());
+    let app = Router::new().route("/health", get(|| async { "ok" })).nest(
+        "/collab",
+        server
+            .router()
+            .layer(axum::middleware::from_fn(require_api_key)),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+
+    let url = format!("ws://{addr}/collab/shared/doc");
+    match AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await {
+        Err(Error::Rejected { status: 403, .. }) => {}
+        other => panic!("middleware should refuse: {other:?}"),
+    }
+    let keyed = || ClientConfig::default().header("x-api-key", "k");
+    let a = AsyncWebSocketClient::connect(&url, None, keyed())
+        .await
+        .unwrap();
+    let b = AsyncWebSocketClient::connect(&url, None, keyed())
+        .await
+        .unwrap();
+    within(a.synced()).await.unwrap();
+    within(b.synced()).await.unwrap();
+    push_text(a.doc(), "nested");
+    eventually("b sees a", || text_of(b.doc()) == "nested").await;
+    assert!(server.manager().room("shared/doc").is_some());
+
+    server.shutdown().await;
+    serving.abort();
+}
+
+struct Counts {
+    opened: AtomicUsize,
+    closed: AtomicUsize,
+}
+
+struct CountingHooks(Arc<Counts>);
+
+impl RoomHooks for CountingHooks {
+    fn on_open<'a>(&'a self, _room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
+        self.0.opened.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(()) })
+    }
+    fn on_close<'a>(&'a self, _room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
+        self.0.closed.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_every_socket_with_going_away_and_runs_close_hooks() {
+    let hooks = Arc::new(Counts {
+        opened: AtomicUsize::new(0),
+        closed: AtomicUsize::new(0),
+    });
+    let server = AsyncWebSocketServer::new(CountingHooks(hooks.clone()))
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let mut sockets = Vec::new();
+    for room in ["a", "b", "b"] {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("{}/{room}", server.url()))
+            .await
+            .unwrap();
+        sockets.push(socket);
+    }
+    let manager = server.server().manager().clone();
+    eventually("rooms open", || manager.room_count() == 2).await;
+
+    let stopping = tokio::spawn(server.shutdown());
+    for mut socket in sockets {
+        let code = within(async {
+            while let Some(message) = socket.next().await {
+                if let Ok(Message::Close(frame)) = message {
+                    return frame.map(|f| u16::from(f.code));
+                }
+            }
+            None
+        })
+        .await;
+        assert_eq!(code, Some(1001));
+    }
+    within(stopping).await.unwrap().unwrap();
+    assert_eq!(hooks.opened.load(Ordering::SeqCst), 2);
+    assert_eq!(hooks.closed.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_is_dropped() {
+    let config = ServerConfig::default().keepalive(Some(KeepAlive {
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(200),
+    }));
+    let server = AsyncWebSocketServer::builder()
+        .config(config)
+        .build()
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = format!("{}/ping", server.url());
+    // A healthy client (it reads, so tungstenite answers pings) stays.
+    let healthy = client(&url).await;
+    // This one never reads: no pong ever leaves it.
+    let (_silent, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let room = server.server().manager().room("ping").unwrap();
+    eventually("both joined", || room.peer_count() == 2).await;
+    eventually("silent peer dropped", || room.peer_count() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(room.peer_count(), 1, "the healthy client was dropped too");
+    assert_eq!(healthy.state(), SyncState::Synced);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn client_reconnects_and_syncs_edits_made_while_offline() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let first = AsyncWebSocketServer::new(()).start_on(listener).unwrap();
+    let url = format!("ws://{addr}/offline");
+    let fast = ClientConfig::default().reconnect(Some(Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(100),
+        ..Backoff::default()
+    }));
+    let alice = AsyncWebSocketClient::connect(&url, None, fast.clone())
+        .await
+        .unwrap();
+    within(alice.synced()).await.unwrap();
+    push_text(alice.doc(), "before ");
+
+    first.shutdown().await.unwrap();
+    eventually("alice notices", || alice.state() != SyncState::Synced).await;
+    push_text(alice.doc(), "offline");
+
+    // A new, empty server on the same port: alice's whole doc must reach it.
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let second = AsyncWebSocketServer::new(()).start_on(listener).unwrap();
+    within(alice.synced()).await.unwrap();
+    let bob = client(&url).await;
+    eventually("bob has all of it", || {
+        text_of(bob.doc()) == "before offline"
+    })
+    .await;
+    alice.close().await.unwrap();
+    second.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_reconnect_a_drop_ends_the_client() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = format!("{}/once", server.url());
+    let client = AsyncWebSocketClient::connect(&url, None, ClientConfig::default().reconnect(None))
+        .await
+        .unwrap();
+    within(client.synced()).await.unwrap();
+    server.shutdown().await.unwrap();
+    eventually("client closed", || client.state() == SyncState::Closed).await;
+    assert!(client.synced().await.is_err());
+}
+
+#[tokio::test]
+async fn unreachable_server_and_bad_urls_are_clear_errors() {
+    let free = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let err =
+        AsyncWebSocketClient::connect(&format!("ws://{addr}/x"), None, ClientConfig::default())
+            .await
+            .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    let err = AsyncWebSocketClient::connect("not a url", None, ClientConfig::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn auto_push_off_holds_edits_until_push() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = format!("{}/held", server.url());
+    let writer =
+        AsyncWebSocketClient::connect(&url, None, ClientConfig::default().auto_push(false))
+            .await
+            .unwrap();
+    within(writer.synced()).await.unwrap();
+    let reader = client(&url).await;
+    push_text(writer.doc(), "held back");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(text_of(reader.doc()), "", "auto_push=false sent the edit");
+    assert_eq!(writer.push().unwrap(), 1);
+    eventually("pushed edit arrives", || {
+        text_of(reader.doc()) == "held back"
+    })
+    .await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn python_style_host_port_id() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let port = server.local_addr().port();
+    let a = AsyncWebSocketClient::connect_room(
+        "http://127.0.0.1",
+        port,
+        "py",
+        None,
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap();
+    within(a.synced()).await.unwrap();
+    assert!(server.server().manager().room("py").is_some());
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn edge_servers_sharing_an_upstream_hub_converge() {
+    let hub = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let mut edges = Vec::new();
+    for _ in 0..2 {
+        let upstream = Upstream::new(&hub.url(), ClientConfig::default());
+        edges.push(
+            AsyncWebSocketServer::new(upstream)
+                .start("127.0.0.1", 0)
+                .await
+                .unwrap(),
+        );
+    }
+    let on_first = client(&format!("{}/shared", edges[0].url())).await;
+    let on_second = client(&format!("{}/shared", edges[1].url())).await;
+    push_text(on_first.doc(), "edge one, ");
+    eventually("second edge sees it", || {
+        text_of(on_second.doc()) == "edge one, "
+    })
+    .await;
+    push_text(on_second.doc(), "edge two");
+    eventually("converged", || {
+        text_of(on_first.doc()) == "edge one, edge two"
+            && text_of(on_second.doc()) == "edge one, edge two"
+    })
+    .await;
+    let hub_room = hub.server().manager().room("shared").unwrap();
+    assert_eq!(text_of(hub_room.doc()), "edge one, edge two");
+    assert_eq!(
+        hub_room.peer_count(),
+        2,
+        "one upstream connection per edge room"
+    );
+    for edge in edges {
+        edge.shutdown().await.unwrap();
+    }
+    hub.shutdown().await.unwrap();
+}
