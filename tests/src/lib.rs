@@ -8,6 +8,7 @@
 //! is a broken setup that must be seen.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test harness: a failure should panic
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -60,16 +61,16 @@ pub struct Peer {
 
 impl Peer {
     /// Starts `node tests/interop/SCRIPT ARGS...`.
-    pub fn node(script: &str, args: &[&str]) -> Peer {
+    pub fn node<S: AsRef<OsStr>>(script: &str, args: &[S]) -> Peer {
         Self::spawn(node(), script, args)
     }
 
     /// Starts `tests/interop/.venv/bin/python tests/interop/SCRIPT ARGS...`.
-    pub fn python(script: &str, args: &[&str]) -> Peer {
+    pub fn python<S: AsRef<OsStr>>(script: &str, args: &[S]) -> Peer {
         Self::spawn(python(), script, args)
     }
 
-    fn spawn(program: PathBuf, script: &str, args: &[&str]) -> Peer {
+    fn spawn<S: AsRef<OsStr>>(program: PathBuf, script: &str, args: &[S]) -> Peer {
         let mut child = Command::new(&program)
             .arg(interop_dir().join(script))
             .args(args)
@@ -82,7 +83,10 @@ impl Peer {
             .unwrap_or_else(|e| panic!("cannot start {} {script}: {e}", program.display()));
         let stdout = child.stdout.take().expect("piped stdout");
         Peer {
-            name: format!("{script} {}", args.join(" ")),
+            name: std::iter::once(script.into())
+                .chain(args.iter().map(|a| a.as_ref().to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(" "),
             stdin: child.stdin.take(),
             stdout: BufReader::new(stdout).lines(),
             child,

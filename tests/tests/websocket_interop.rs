@@ -1,0 +1,244 @@
+//! Interop over WebSocket with the real Yjs ecosystem: y-websocket clients under Node
+//! and Python wiredb clients in our rooms; our client in the rooms of the y-websocket
+//! reference server and of Python wiredb's server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
+use wiredb::yrs::{Any, Doc, GetString, Map, Out, Text, Transact};
+use wiredb_tests::{Peer, run_to_end};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn push_text(doc: &Doc, text: &str) {
+    let root = doc.get_or_insert_text("text");
+    let mut txn = doc.transact_mut();
+    let len = root.len(&txn);
+    root.insert(&mut txn, len, text);
+}
+
+fn text_of(doc: &Doc) -> String {
+    let root = doc.get_or_insert_text("text");
+    root.get_string(&doc.transact())
+}
+
+fn map_json(doc: &Doc) -> Value {
+    let root = doc.get_or_insert_map("map");
+    let txn = doc.transact();
+    let entries = root.iter(&txn).map(|(key, value)| {
+        let value = match value {
+            Out::Any(Any::String(text)) => Value::String(text.to_string()),
+            Out::Any(any) => serde_json::from_str(&any.to_string()).unwrap_or(Value::Null),
+            other => Value::String(format!("{other:?}")),
+        };
+        (key.to_owned(), value)
+    });
+    Value::Object(entries.collect())
+}
+
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn dump(peer: &mut Peer) -> Value {
+    peer.command(json!({"cmd": "dump"})).await;
+    peer.expect_event("dump").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn y_websocket_and_python_clients_share_one_of_our_rooms() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = server.url();
+    let args = |awareness: Option<&'static str>| {
+        let mut args = vec![
+            "--url",
+            url.as_str(),
+            "--room",
+            "mixed",
+            "--stdin",
+            "--quiet",
+            "--timeout",
+            "60",
+        ];
+        if let Some(state) = awareness {
+            args.extend(["--awareness", state]);
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let a_args = args(Some(r#"{"user":"A"}"#));
+    let b_args = args(Some(r#"{"user":"B"}"#));
+    let c_args = args(None);
+    let mut js_a = Peer::node("js_client.js", &a_args);
+    let mut js_b = Peer::node("js_client.js", &b_args);
+    let mut py_c = Peer::python("py_client.py", &c_args);
+    for peer in [&mut js_a, &mut js_b, &mut py_c] {
+        peer.expect_event("synced").await;
+    }
+
+    // Concurrent edits: every command is sent before any reply is read.
+    for (peer, name, value) in [
+        (&mut js_a, "A", 1),
+        (&mut js_b, "B", 2),
+        (&mut py_c, "C", 3),
+    ] {
+        peer.command(json!({"cmd": "insert", "text": format!("<{name}>")}))
+            .await;
+        peer.command(json!({"cmd": "set", "key": name, "value": value.to_string()}))
+            .await;
+    }
+    let all = json!({"cmd": "wait", "text": ["<A>", "<B>", "<C>"],
+                     "map": {"A": "1", "B": "2", "C": "3"}, "timeout": 30});
+    for peer in [&mut js_a, &mut js_b, &mut py_c] {
+        peer.command(all.clone()).await;
+        peer.expect_event("waited").await;
+    }
+    let dumps = [
+        dump(&mut js_a).await,
+        dump(&mut js_b).await,
+        dump(&mut py_c).await,
+    ];
+    let text = dumps[0]["text"].as_str().unwrap().to_owned();
+    for d in &dumps {
+        assert_eq!(d["text"], dumps[0]["text"], "texts diverge: {dumps:?}");
+        assert_eq!(d["map"], dumps[0]["map"], "maps diverge: {dumps:?}");
+    }
+    let room = server.server().manager().room("mixed").unwrap();
+    assert_eq!(text_of(room.doc()), text);
+    assert_eq!(map_json(room.doc()), json!({"A": "1", "B": "2", "C": "3"}));
+
+    // Awareness: B sees A's state; when A leaves, B sees it gone.
+    js_b.command(json!({"cmd": "wait", "awareness_count": 2, "timeout": 20}))
+        .await;
+    js_b.expect_event("waited").await;
+    let seen_by_b = dump(&mut js_b).await;
+    let users: Vec<&Value> = seen_by_b["awareness"]
+        .as_object()
+        .expect("awareness map")
+        .values()
+        .map(|state| &state["user"])
+        .collect();
+    assert!(
+        users.contains(&&json!("A")),
+        "B does not see A: {seen_by_b}"
+    );
+    assert_eq!(run_to_end(js_a).await["event"], "final");
+    js_b.command(json!({"cmd": "wait", "awareness_gone": true, "timeout": 20}))
+        .await;
+    js_b.expect_event("waited").await;
+
+    assert_eq!(run_to_end(js_b).await["event"], "final");
+    assert_eq!(run_to_end(py_c).await["event"], "final");
+    server.shutdown().await.unwrap();
+}
+
+/// Our client and a peer client of `server_url` exchange text both ways.
+async fn exchange_with_foreign_server(server_url: &str, peer: impl FnOnce(Vec<String>) -> Peer) {
+    let ours = AsyncWebSocketClient::connect(
+        &format!("{server_url}/exchange"),
+        None,
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(PATIENCE, ours.synced())
+        .await
+        .unwrap()
+        .unwrap();
+    push_text(ours.doc(), "from rust;");
+    let args = [
+        "--url",
+        server_url,
+        "--room",
+        "exchange",
+        "--wait-text",
+        "from rust;",
+        "--text",
+        "from peer;",
+        "--hold",
+        "0.5",
+    ];
+    let theirs = peer(args.iter().map(|s| s.to_string()).collect());
+    eventually("our client gets the peer's text", || {
+        text_of(ours.doc()).contains("from peer;")
+    })
+    .await;
+    let last = run_to_end(theirs).await;
+    assert_eq!(last["event"], "final");
+    assert!(
+        last["text"].as_str().unwrap().contains("from rust;"),
+        "{last}"
+    );
+    ours.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn our_client_in_the_y_websocket_reference_server() {
+    let mut server = Peer::node("js_server.js", &["--port", "0", "--timeout", "60"]);
+    let listening = server.expect_event("listening").await;
+    assert_eq!(listening["version"], "1.5.4");
+    let url = format!("ws://127.0.0.1:{}", listening["port"]);
+    exchange_with_foreign_server(&url, |args| Peer::node("js_client.js", &args)).await;
+    drop(server);
+}
+
+#[tokio::test]
+async fn our_client_in_python_wiredbs_server() {
+    let mut server = Peer::python("py_server.py", &["--port", "0", "--timeout", "60"]);
+    let listening = server.expect_event("listening").await;
+    let url = format!("ws://127.0.0.1:{}", listening["port"]);
+    exchange_with_foreign_server(&url, |args| Peer::python("py_client.py", &args)).await;
+    drop(server);
+}
+
+/// y-websocket clients reconnect after 30 s without a message; alone in a room they
+/// hear only their own awareness renewals, which our rooms echo (as the y-websocket
+/// server does). Without the echo this client would drop and reconnect once here.
+#[tokio::test]
+async fn a_lone_y_websocket_client_stays_connected_past_its_30_s_timeout() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = server.url();
+    let lone = Peer::node(
+        "js_client.js",
+        &[
+            "--url",
+            url.as_str(),
+            "--room",
+            "lonely",
+            "--hold",
+            "36",
+            "--timeout",
+            "60",
+        ],
+    );
+    let (status, events) = lone.finish().await;
+    assert!(status.success(), "{events:?}");
+    // The clean disconnect at the end comes after `final`; anything before it is a drop.
+    let final_at = events
+        .iter()
+        .position(|e| e["event"] == "final")
+        .expect("final");
+    let drops: Vec<&Value> = events[..final_at]
+        .iter()
+        .filter(|e| e["event"] == "connection-close" || e["status"] == "disconnected")
+        .collect();
+    assert!(
+        drops.is_empty(),
+        "the client dropped its connection: {drops:?}"
+    );
+    server.shutdown().await.unwrap();
+}
