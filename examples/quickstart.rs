@@ -1,41 +1,33 @@
 //! Run with: `cargo run -p wiredb-examples --example quickstart`
 //!
-//! A server (a `RoomManager`) and two clients in one program, joined by in-memory
-//! channels: what one client types, the other reads. The WebSocket wire replaces the
-//! in-memory pair without changing anything else.
+//! A WebSocket server and two clients in one program: what Alice types, Bob reads.
+//! Any y-protocols client (y-websocket in a browser, Python wiredb) could take
+//! either client's place: `ws://127.0.0.1:PORT/my-room`.
 
-use wiredb::channel::memory;
-use wiredb::{ManagerConfig, Provider, ProviderConfig, RoomManager};
-use yrs::{Doc, GetString, Text, Transact};
+use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
+use yrs::{GetString, Text, Transact};
 
 #[tokio::main]
-async fn main() -> wiredb::Result<()> {
-    let server = RoomManager::new((), ManagerConfig::default());
+async fn main() -> Result<(), wire_websocket::Error> {
+    // `()`: no room hooks, so rooms live in memory only (see the file example).
+    let server = AsyncWebSocketServer::new(()).start("127.0.0.1", 0).await?;
+    let url = format!("{}/my-room", server.url());
+    println!("server listening on {url}");
 
-    let mut clients = Vec::new();
-    for name in ["alice", "bob"] {
-        let (server_end, client_end) = memory::pair("server", name);
-        let server = server.clone();
-        tokio::spawn(async move {
-            server
-                .serve("my-room", server_end, Default::default())
-                .await
-        });
-        let doc = Doc::new();
-        let provider = Provider::spawn(doc.clone(), client_end, ProviderConfig::default());
-        provider.synced().await?;
-        clients.push((doc, provider));
-    }
+    let alice = AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await?;
+    let bob = AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await?;
+    alice.synced().await?;
+    bob.synced().await?;
 
-    let (alice_doc, _alice) = &clients[0];
-    let (bob_doc, bob) = &clients[1];
     let arrived = bob.next_remote_change();
-    let text = alice_doc.get_or_insert_text("text");
-    text.push(&mut alice_doc.transact_mut(), "Hello from Alice");
+    let text = alice.doc().get_or_insert_text("text");
+    text.push(&mut alice.doc().transact_mut(), "Hello from Alice");
     arrived.await;
 
-    let text = bob_doc.get_or_insert_text("text");
-    println!("Bob reads: {}", text.get_string(&bob_doc.transact()));
-    server.shutdown().await;
-    Ok(())
+    let text = bob.doc().get_or_insert_text("text");
+    println!("Bob reads: {}", text.get_string(&bob.doc().transact()));
+
+    alice.close().await?;
+    bob.close().await?;
+    server.shutdown().await
 }
