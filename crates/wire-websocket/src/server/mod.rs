@@ -33,10 +33,11 @@ pub struct ServerConfig {
     pub manager: ManagerConfig,
     /// Keepalive pings; `None` turns them off. Default: [`KeepAlive::default`].
     pub keepalive: Option<KeepAlive>,
-    /// Bytes read from a socket at once (default 4 KiB). tungstenite's default of
-    /// 128 KiB is allocated per connection and would cost ~1.3 GB at 10k idle
-    /// connections; y-protocols frames are mostly tiny, and a big one is still read,
-    /// in more calls.
+    /// Bytes read from a socket at once (default 512). The buffer is allocated per
+    /// connection: tungstenite's default of 128 KiB would cost ~1.3 GB at 10k idle
+    /// connections. y-protocols frames are mostly tiny (a keystroke is ~30 bytes, an
+    /// awareness state ~100); a big one (a client's first SyncStep2) is still read
+    /// whole, in more system calls.
     pub read_buffer_size: usize,
     /// Bytes of outgoing frames gathered before a write (default 8 KiB): a burst is
     /// written in few system calls, and an idle connection holds no large buffer.
@@ -48,7 +49,7 @@ impl Default for ServerConfig {
         ServerConfig {
             manager: ManagerConfig::default(),
             keepalive: Some(KeepAlive::default()),
-            read_buffer_size: 4 * 1024,
+            read_buffer_size: 512,
             write_buffer_size: 8 * 1024,
         }
     }
@@ -414,6 +415,13 @@ async fn accept(
         .write_buffer_size(config.write_buffer_size)
         .max_message_size(max_frame)
         .max_frame_size(max_frame);
+    // Only the room id and the peer's name outlive the upgrade: the request (headers
+    // and all) would otherwise stay in memory for the connection's lifetime.
+    let peer = match request.remote_addr {
+        Some(addr) => addr.to_string(),
+        None => "websocket".to_owned(),
+    };
+    let room = request.room;
     // Taken before the upgrade so that shutdown waits for this connection too.
     let connection = shared.connections.token();
     let shared = shared.clone();
@@ -421,17 +429,15 @@ async fn accept(
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| async move {
             let _connection = connection;
-            let peer = match request.remote_addr {
-                Some(addr) => addr.to_string(),
-                None => "websocket".to_owned(),
-            };
             let channel = ServerChannel::from_axum(peer, socket, shared.config.keepalive);
-            serve_connection(&shared, &request.room, channel, access).await;
+            serve_connection(&shared, &room, channel, access).await;
         })
 }
 
 async fn serve_connection(shared: &Shared, room: &str, channel: ServerChannel, access: Access) {
-    let lease = match shared.manager.join(room).await {
+    // Boxed: opening a room (hooks loading files) is a large future, needed only
+    // until the join; inline, its size would stay reserved in every connection's task.
+    let lease = match Box::pin(shared.manager.join(room)).await {
         Ok(lease) => lease,
         Err(error) => {
             tracing::warn!(room, peer = channel.id(), %error, "cannot join room");

@@ -9,14 +9,16 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
+use std::sync::Arc;
+
 use tokio_util::sync::CancellationToken;
 use yrs::Origin;
 
+use super::queue::{PeerQueue, PushError};
+
 /// How a room reaches one peer.
 pub(crate) struct PeerSlot {
-    pub(crate) queue: mpsc::Sender<Bytes>,
+    pub(crate) queue: Arc<PeerQueue>,
     pub(crate) kick: CancellationToken,
 }
 
@@ -53,13 +55,13 @@ impl Peers {
             if Some(origin) == skip {
                 return true;
             }
-            match slot.queue.try_send(frame.clone()) {
+            match slot.queue.try_push(frame.clone()) {
                 Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
+                Err(PushError::Full) => {
                     slot.kick.cancel();
                     false
                 }
-                Err(TrySendError::Closed(_)) => false,
+                Err(PushError::Closed) => false,
             }
         });
     }

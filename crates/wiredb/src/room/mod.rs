@@ -7,13 +7,12 @@
 //! has piled up. Awareness takes the same path through an awareness observer.
 
 mod fanout;
+mod queue;
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use yrs::sync::Awareness;
@@ -24,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::origin::unique_origin;
 use crate::protocol::{Connection, Event, encode_awareness, encode_update};
 use fanout::{PeerSlot, Peers};
+use queue::PeerQueue;
 
 /// Settings of a room.
 #[derive(Debug, Clone)]
@@ -244,14 +244,14 @@ impl Room {
         let mut connection = Connection::server(origin.clone());
         connection.set_read_only(options.read_only);
         let capacity = self.inner.config.peer_queue_capacity;
-        let (queue, mut outgoing) = mpsc::channel(capacity);
+        let queue = Arc::new(PeerQueue::new(capacity));
         let kick = self.inner.cancel.child_token();
 
         let hello = connection.open(&self.lock_awareness())?;
         for frame in hello {
             // The queue is new and empty, so this only fails if capacity < hello.len().
             queue
-                .try_send(frame)
+                .try_push(frame)
                 .map_err(|_| Error::SlowPeer { capacity })?;
         }
         self.inner.peers.insert(
@@ -263,16 +263,37 @@ impl Room {
         );
         tracing::debug!(room = %self.id(), peer = channel.id(), "peer joined");
 
+        // The writer is a task of its own rather than a branch of the select below: a
+        // select polls every branch whenever any of them is woken, so each frame sent
+        // would also re-poll the idle reader down to the socket. Fan-out wakes writers
+        // far more often than peers send.
+        let channel = Arc::new(channel);
+        let max_batch = self.inner.config.max_batch;
+        let mut writer = tokio::spawn({
+            let channel = channel.clone();
+            let queue = queue.clone();
+            async move { write_peer(&*channel, &queue, max_batch).await }
+        });
         let mut awareness_ids = HashSet::new();
+        let mut writer_done = false;
         let result = tokio::select! {
             _ = kick.cancelled() => Err(if self.is_closing() {
                 Error::RoomClosing
             } else {
                 Error::SlowPeer { capacity }
             }),
-            result = self.read_peer(&channel, &mut connection, &queue, &mut awareness_ids) => result,
-            result = write_peer(&channel, &mut outgoing, self.inner.config.max_batch) => result,
+            result = self.read_peer(&*channel, &mut connection, &queue, &mut awareness_ids) => result,
+            joined = &mut writer => {
+                writer_done = true;
+                joined.unwrap_or_else(|join_error| Err(Error::transport(join_error)))
+            }
         };
+        queue.close();
+        if !writer_done {
+            // Stop the writer before closing, so the close frame is the last frame.
+            writer.abort();
+            let _ = writer.await;
+        }
 
         self.inner.peers.remove(&origin);
         self.forget_awareness(&awareness_ids);
@@ -291,7 +312,7 @@ impl Room {
         &self,
         channel: &C,
         connection: &mut Connection,
-        queue: &mpsc::Sender<Bytes>,
+        queue: &PeerQueue,
         awareness_ids: &mut HashSet<ClientID>,
     ) -> Result<()> {
         let limit = self.inner.config.max_frame_size;
@@ -305,8 +326,8 @@ impl Room {
             }
             let outcome = connection.receive(&mut self.lock_awareness(), &frame)?;
             for reply in outcome.replies {
-                queue.try_send(reply).map_err(|_| Error::SlowPeer {
-                    capacity: self.inner.config.peer_queue_capacity,
+                queue.try_push(reply).map_err(|_| Error::SlowPeer {
+                    capacity: queue.capacity(),
                 })?;
             }
             for event in outcome.events {
@@ -341,14 +362,12 @@ fn track_awareness(ids: &mut HashSet<ClientID>, event: &Event) {
 /// Drains a peer's queue onto its channel. Whatever has piled up while the previous
 /// write was in flight goes out as one batch, so a busy room costs one flush per
 /// batch rather than per frame.
-async fn write_peer<C: Channel>(
-    channel: &C,
-    outgoing: &mut mpsc::Receiver<Bytes>,
-    max_batch: usize,
-) -> Result<()> {
-    let mut batch = Vec::with_capacity(max_batch);
+async fn write_peer<C: Channel>(channel: &C, outgoing: &PeerQueue, max_batch: usize) -> Result<()> {
+    // Not `with_capacity(max_batch)`: 2 KiB per idle peer. A batch is handed over
+    // whole to `send_batch`, so this stays small unless frames pile up.
+    let mut batch = Vec::new();
     loop {
-        if outgoing.recv_many(&mut batch, max_batch).await == 0 {
+        if outgoing.pop_batch(&mut batch, max_batch).await == 0 {
             return Ok(());
         }
         if batch.len() == 1 {

@@ -1,0 +1,352 @@
+//! Fan-out over loopback, with the server in its own process so that its CPU time and
+//! memory can be read from /proc without the load generator's.
+//!
+//! Run with: `cargo bench -p wire-websocket --bench loopback`
+//! (`-- --quick` shortens each load to 3 s).
+//!
+//! Loads (writers send one-character Y.Text inserts at a fixed rate; every other peer of
+//! the room receives each one):
+//! 1. 1 room × 50 subscribers, 1 writer at 50 Hz;
+//! 2. 20 rooms × 10 subscribers, 2 writers each at 20 Hz;
+//! 3. 2000 idle connections (200 rooms of 10): server RSS per connection.
+//!
+//! Reported: latency p50/p99 (writer send → subscriber receive) and server CPU µs per
+//! delivered update (server CPU time over the frames it sent), from the sum of
+//! `/proc/PID/task/*/schedstat` (nanosecond CPU time of every server thread).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use wire_websocket::{AsyncWebSocketServer, ServerConfig};
+use wiredb::yrs::block::ClientID;
+use wiredb::yrs::{Doc, Options, ReadTxn, Text, Transact};
+
+const ROLE_VAR: &str = "WIREDB_BENCH_ROLE";
+
+fn main() {
+    if std::env::var(ROLE_VAR).as_deref() == Ok("server") {
+        return run_server();
+    }
+    let quick = std::env::args().any(|a| a == "--quick");
+    let seconds = if quick { 3 } else { 10 };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("loopback fan-out, server in its own process, {seconds} s per load");
+    // `-- --only N` runs load N alone (1, 2 or 3), e.g. under a profiler.
+    let only: Option<u32> = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .and_then(|n| n.parse().ok());
+    let wanted = |load: u32| only.is_none_or(|o| o == load);
+    runtime.block_on(async {
+        if wanted(1) {
+            fan_out(
+                "1 room x 50 subscribers, 1 writer @ 50 Hz",
+                1,
+                50,
+                1,
+                50,
+                seconds,
+            )
+            .await;
+        }
+        if wanted(2) {
+            fan_out(
+                "20 rooms x 10 subscribers, 2 writers @ 20 Hz",
+                20,
+                10,
+                2,
+                20,
+                seconds,
+            )
+            .await;
+        }
+        if wanted(3) {
+            idle_memory(2000, 10).await;
+        }
+    });
+}
+
+/// The server process: serves on 127.0.0.1:0, prints the port, stops at stdin EOF.
+fn run_server() {
+    let runtime = match std::env::var("WIREDB_BENCH_SERVER_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        Some(0) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(threads) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Runtime::new(),
+    }
+    .unwrap();
+    runtime.block_on(async {
+        let mut config = ServerConfig::default();
+        // WIREDB_BENCH_READ_BUFFER=N tries another socket read buffer size.
+        if let Some(bytes) = std::env::var("WIREDB_BENCH_READ_BUFFER")
+            .ok()
+            .and_then(|b| b.parse().ok())
+        {
+            config = config.read_buffer_size(bytes);
+        }
+        let server = AsyncWebSocketServer::builder()
+            .config(config)
+            .build()
+            .start("127.0.0.1", 0)
+            .await
+            .unwrap();
+        println!("{}", server.local_addr().port());
+        std::io::stdout().flush().unwrap();
+        tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            while std::io::stdin().read_line(&mut line).unwrap_or(0) > 0 {
+                line.clear();
+            }
+        })
+        .await
+        .unwrap();
+        server.shutdown().await.unwrap();
+    });
+}
+
+struct ServerProcess {
+    child: Child,
+    port: u16,
+}
+
+impl ServerProcess {
+    fn start() -> Self {
+        // WIREDB_BENCH_SERVER_WRAPPER="perf record -g -o /tmp/server.perf" profiles the
+        // server (its CPU figures then include the wrapper's).
+        let exe = std::env::current_exe().unwrap();
+        let wrapper = std::env::var("WIREDB_BENCH_SERVER_WRAPPER").unwrap_or_default();
+        let mut argv: Vec<std::ffi::OsString> =
+            wrapper.split_whitespace().map(Into::into).collect();
+        argv.push(exe.into());
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .env(ROLE_VAR, "server")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        ServerProcess {
+            port: line.trim().parse().expect("server port"),
+            child,
+        }
+    }
+
+    fn url(&self, room: &str) -> String {
+        format!("ws://127.0.0.1:{}/{room}", self.port)
+    }
+
+    /// CPU time of every thread of the server, in nanoseconds.
+    fn cpu_ns(&self) -> u64 {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        std::fs::read_dir(tasks)
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str) -> Socket {
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+        .await
+        .unwrap();
+    socket
+}
+
+/// Send times by (writer client id, sequence number).
+type SendTimes = Arc<Mutex<HashMap<(u64, u32), Instant>>>;
+
+/// The (client id, sequence) of a one-insert update frame `[0, 2, len, update]`: the
+/// update v1 starts with `clients, structs, client, clock` as var-uints, and the
+/// writer's n-th one-character insert has clock n.
+fn identify(frame: &[u8]) -> Option<(u64, u32)> {
+    if frame.len() < 3 || frame[0] != 0 || frame[1] != 2 {
+        return None;
+    }
+    let mut rest = &frame[2..];
+    let mut fields = [0u64; 5]; // length, clients, structs, client, clock
+    for field in &mut fields {
+        let (value, used) = var_uint(rest)?;
+        *field = value;
+        rest = &rest[used..];
+    }
+    let [_, clients, _, client, clock] = fields;
+    (clients == 1).then_some((client, u32::try_from(clock).ok()?))
+}
+
+fn var_uint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, byte) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+async fn fan_out(
+    name: &str,
+    rooms: usize,
+    subscribers: usize,
+    writers: usize,
+    hz: u32,
+    seconds: u64,
+) {
+    let server = ServerProcess::start();
+    let sent: SendTimes = Arc::default();
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
+    for room in 0..rooms {
+        for _ in 0..subscribers {
+            let socket = connect(&server.url(&format!("room-{room}"))).await;
+            let (sent, latencies) = (sent.clone(), latencies.clone());
+            readers.push(tokio::spawn(async move {
+                let (_write, mut read) = socket.split();
+                while let Some(Ok(message)) = read.next().await {
+                    let now = Instant::now();
+                    if let Message::Binary(frame) = message
+                        && let Some(key) = identify(&frame)
+                    {
+                        let sent_at = sent.lock().unwrap().get(&key).copied();
+                        if let Some(sent_at) = sent_at {
+                            latencies.lock().unwrap().push(now - sent_at);
+                        }
+                    }
+                }
+            }));
+        }
+    }
+    // Let every subscriber finish its handshake before the clock starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let cpu_before = server.cpu_ns();
+    let started = Instant::now();
+    let mut writer_tasks = Vec::new();
+    for room in 0..rooms {
+        for w in 0..writers {
+            let client_id = (room * writers + w + 1) as u64;
+            let socket = connect(&server.url(&format!("room-{room}"))).await;
+            let sent = sent.clone();
+            writer_tasks.push(tokio::spawn(write_at(socket, client_id, hz, seconds, sent)));
+        }
+    }
+    let mut updates = 0u64;
+    for task in writer_tasks {
+        updates += task.await.unwrap();
+    }
+    // Let the last frames arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cpu_ns = server.cpu_ns() - cpu_before;
+    let elapsed = started.elapsed();
+    for reader in &readers {
+        reader.abort();
+    }
+
+    // Each update goes to every other peer of its room: subscribers and other writers.
+    let deliveries = updates * (subscribers + writers - 1) as u64;
+    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!("\n{name}");
+    println!(
+        "  {updates} updates, {deliveries} deliveries ({} measured at subscribers) in {:.1} s",
+        latencies.len(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  latency p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        pct(0.50).as_secs_f64() * 1e6,
+        pct(0.99).as_secs_f64() * 1e6,
+        latencies.last().unwrap().as_secs_f64() * 1e6
+    );
+    println!(
+        "  server CPU {:.1} ms = {:.2} µs per delivered update ({:.1}% of one core)",
+        cpu_ns as f64 / 1e6,
+        cpu_ns as f64 / 1e3 / deliveries as f64,
+        cpu_ns as f64 / elapsed.as_nanos() as f64 * 100.0
+    );
+}
+
+/// Sends one-character inserts at `hz` for `seconds`; returns how many.
+async fn write_at(socket: Socket, client_id: u64, hz: u32, seconds: u64, sent: SendTimes) -> u64 {
+    let (mut write, mut read) = socket.split();
+    // Drain what the server sends this writer so its queue never fills.
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = read.next().await {} });
+    let doc = Doc::with_options(Options::with_client_id(ClientID::new(client_id)));
+    let text = doc.get_or_insert_text("text");
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / hz);
+    let total = u64::from(hz) * seconds;
+    for seq in 0..total {
+        tick.tick().await;
+        let update = {
+            let mut txn = doc.transact_mut();
+            let before = txn.state_vector();
+            text.push(&mut txn, "x");
+            txn.encode_state_as_update_v1(&before)
+        };
+        let frame = wiredb::protocol::encode_update(&update);
+        sent.lock()
+            .unwrap()
+            .insert((client_id, seq as u32), Instant::now());
+        write.send(Message::Binary(frame)).await.unwrap();
+    }
+    drain.abort();
+    total
+}
+
+async fn idle_memory(connections: usize, per_room: usize) {
+    let server = ServerProcess::start();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kib();
+    let mut sockets = Vec::with_capacity(connections);
+    for i in 0..connections {
+        sockets.push(connect(&server.url(&format!("idle-{}", i / per_room))).await);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_kib();
+    println!("\n{connections} idle connections ({per_room} per room)");
+    println!(
+        "  server RSS {before} KiB -> {after} KiB: {:.2} KiB per idle connection",
+        (after - before) as f64 / connections as f64
+    );
+    drop(sockets);
+}
