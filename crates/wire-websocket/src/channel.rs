@@ -52,8 +52,7 @@ struct Liveness {
 /// A WebSocket as a [`Channel`] of binary y-protocols frames. Built by
 /// [`AsyncWebSocketServer`](crate::AsyncWebSocketServer) for each accepted socket and by
 /// [`AsyncWebSocketClient`](crate::AsyncWebSocketClient) for each connection; exposed
-/// for users who serve rooms from their own WebSocket handlers (see
-/// [`ServerChannel::from_axum`]).
+/// for users who drive a tokio-tungstenite stream themselves ([`WebSocketChannel::new`]).
 pub struct WebSocketChannel<S, M>
 where
     S: Sink<M>,
@@ -67,8 +66,11 @@ where
     peer_close: StdMutex<Option<(u16, String)>>,
 }
 
-/// The channel of a socket accepted by the axum server.
-pub type ServerChannel = WebSocketChannel<axum::extract::ws::WebSocket, axum::extract::ws::Message>;
+/// The channel of a socket accepted by the server (after the HTTP upgrade).
+pub type ServerChannel = WebSocketChannel<
+    tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
+    tokio_tungstenite::tungstenite::Message,
+>;
 
 /// The channel of a client connection made with tokio-tungstenite.
 pub type ClientChannel = WebSocketChannel<
@@ -76,25 +78,14 @@ pub type ClientChannel = WebSocketChannel<
     tokio_tungstenite::tungstenite::Message,
 >;
 
-impl ServerChannel {
-    /// Wraps a socket accepted by an axum `WebSocketUpgrade` handler; `id` names it in
-    /// logs (the peer address, say).
-    pub fn from_axum(
-        id: impl Into<String>,
-        socket: axum::extract::ws::WebSocket,
-        keepalive: Option<KeepAlive>,
-    ) -> Self {
-        Self::new(id, socket, keepalive)
-    }
-}
-
 impl<S, M, E> WebSocketChannel<S, M>
 where
     S: Stream<Item = std::result::Result<M, E>> + Sink<M, Error = E> + Send + Unpin + 'static,
     M: WsMessage,
     E: WsError,
 {
-    pub(crate) fn new(id: impl Into<String>, socket: S, keepalive: Option<KeepAlive>) -> Self {
+    /// Wraps `socket`; `id` names it in logs (the peer address, say).
+    pub fn new(id: impl Into<String>, socket: S, keepalive: Option<KeepAlive>) -> Self {
         let (writer, reader) = socket.split();
         WebSocketChannel {
             id: id.into(),

@@ -1,5 +1,5 @@
 //! What [`WebSocketChannel`](crate::WebSocketChannel) needs from a WebSocket library's
-//! message and error types, implemented for axum's (server) and tungstenite's (client).
+//! message and error types, implemented for tungstenite's (both ends use it).
 
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite;
@@ -19,7 +19,7 @@ pub enum Incoming {
     Close(Option<(u16, String)>),
 }
 
-/// A WebSocket library's message type. Implemented for axum's and tungstenite's.
+/// A WebSocket library's message type. Implemented for tungstenite's.
 pub trait WsMessage: Send + Sync + Sized + 'static {
     /// What this message means to the channel.
     fn classify(self) -> Incoming;
@@ -31,7 +31,7 @@ pub trait WsMessage: Send + Sync + Sized + 'static {
     fn close(code: u16, reason: &str) -> Self;
 }
 
-/// A WebSocket library's error type. Implemented for axum's and tungstenite's.
+/// A WebSocket library's error type. Implemented for tungstenite's.
 pub trait WsError: std::error::Error + Send + Sync + 'static {
     /// The wiredb error this becomes: an over-limit message is
     /// [`Error::FrameTooLarge`], a closed connection [`Error::ChannelClosed`], the rest
@@ -81,46 +81,6 @@ impl WsError for tungstenite::Error {
                 Error::ChannelClosed
             }
             other => Error::transport(other),
-        }
-    }
-}
-
-impl WsMessage for axum::extract::ws::Message {
-    fn classify(self) -> Incoming {
-        use axum::extract::ws::Message;
-        match self {
-            Message::Binary(frame) => Incoming::Binary(frame),
-            Message::Text(_) => Incoming::Text,
-            Message::Close(frame) => {
-                Incoming::Close(frame.map(|f| (f.code, f.reason.as_str().to_owned())))
-            }
-            Message::Ping(_) | Message::Pong(_) => Incoming::Control,
-        }
-    }
-
-    fn binary(frame: Bytes) -> Self {
-        axum::extract::ws::Message::Binary(frame)
-    }
-
-    fn ping() -> Self {
-        axum::extract::ws::Message::Ping(Bytes::new())
-    }
-
-    fn close(code: u16, reason: &str) -> Self {
-        axum::extract::ws::Message::Close(Some(axum::extract::ws::CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
-    }
-}
-
-impl WsError for axum::Error {
-    fn into_wiredb(self) -> Error {
-        // axum wraps the tungstenite error it got; unwrap it to keep the size limit
-        // and the closed state distinguishable.
-        match self.into_inner().downcast::<tungstenite::Error>() {
-            Ok(inner) => (*inner).into_wiredb(),
-            Err(other) => Error::Transport(other),
         }
     }
 }

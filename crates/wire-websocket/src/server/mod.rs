@@ -2,21 +2,23 @@
 //! in an application's own router.
 
 mod connect;
+mod upgrade;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{Extensions, HeaderMap, StatusCode, Uri};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::serve::ListenerExt;
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::task::JoinHandle;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wiredb::{Channel, CloseReason, ManagerConfig, PeerOptions, RoomHooks, RoomManager};
@@ -354,84 +356,82 @@ impl ServerHandle {
     }
 }
 
-async fn accept_root(
-    State(shared): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    extensions: Extensions,
-    upgrade: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    accept(shared, String::new(), uri, headers, extensions, upgrade).await
+async fn accept_root(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    accept(shared, String::new(), request).await
 }
 
 async fn accept_room(
     State(shared): State<Arc<Shared>>,
     Path(room): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    extensions: Extensions,
-    upgrade: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    request: Request,
 ) -> Response {
-    accept(shared, room, uri, headers, extensions, upgrade).await
+    accept(shared, room, request).await
 }
 
-async fn accept(
-    shared: Arc<Shared>,
-    room: String,
-    uri: Uri,
-    headers: HeaderMap,
-    extensions: Extensions,
-    upgrade: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
+async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Response {
+    let switching = match upgrade::switching_protocols(&request) {
+        Ok(response) => response,
+        Err(refusal) => return refusal.into_response(),
     };
     if shared.shutdown.is_cancelled() || shared.manager.is_shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
     }
-    let request = ConnectRequest {
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let (parts, _body) = request.into_parts();
+    let connect = ConnectRequest {
         room,
-        uri,
-        headers,
-        remote_addr: extensions
+        remote_addr: parts
+            .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| *addr),
+        uri: parts.uri,
+        headers: parts.headers,
     };
     let access = match &shared.connect_hook {
         None => Access::ReadWrite,
-        Some(hook) => match hook.check(&request).await {
+        Some(hook) => match hook.check(&connect).await {
             Ok(access) => access,
             Err(rejection) => {
-                tracing::info!(room = %request.room, status = %rejection.status, reason = %rejection.message, "connection refused");
+                tracing::info!(room = %connect.room, status = %rejection.status, reason = %rejection.message, "connection refused");
                 return (rejection.status, rejection.message).into_response();
             }
         },
     };
-    let config = &shared.config;
-    let max_frame = config.manager.room.max_frame_size;
-    let upgrade = upgrade
-        .read_buffer_size(config.read_buffer_size)
-        .write_buffer_size(config.write_buffer_size)
-        .max_message_size(max_frame)
-        .max_frame_size(max_frame);
     // Only the room id and the peer's name outlive the upgrade: the request (headers
     // and all) would otherwise stay in memory for the connection's lifetime.
-    let peer = match request.remote_addr {
+    let peer = match connect.remote_addr {
         Some(addr) => addr.to_string(),
         None => "websocket".to_owned(),
     };
-    let room = request.room;
+    let room = connect.room;
     // Taken before the upgrade so that shutdown waits for this connection too.
     let connection = shared.connections.token();
-    let shared = shared.clone();
-    upgrade
-        .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
-        .on_upgrade(move |socket| async move {
-            let _connection = connection;
-            let channel = ServerChannel::from_axum(peer, socket, shared.config.keepalive);
-            serve_connection(&shared, &room, channel, access).await;
-        })
+    tokio::spawn(async move {
+        let _connection = connection;
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(%error, "websocket upgrade failed");
+                return;
+            }
+        };
+        let config = &shared.config;
+        let max_frame = config.manager.room.max_frame_size;
+        let socket_config = WebSocketConfig::default()
+            .read_buffer_size(config.read_buffer_size)
+            .write_buffer_size(config.write_buffer_size)
+            .max_message_size(Some(max_frame))
+            .max_frame_size(Some(max_frame));
+        let socket = WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(socket_config),
+        )
+        .await;
+        let channel = ServerChannel::new(peer, socket, config.keepalive);
+        serve_connection(&shared, &room, channel, access).await;
+    });
+    switching
 }
 
 async fn serve_connection(shared: &Shared, room: &str, channel: ServerChannel, access: Access) {
