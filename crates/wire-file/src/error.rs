@@ -62,14 +62,48 @@ pub enum Error {
     },
 
     /// yrs could not decode an update (record `index` of the batch being
-    /// merged or squashed).
-    #[error("record {index} is not a valid Yjs v1 update: {source}")]
+    /// merged or squashed). A file whose records do not decode is refused at
+    /// open and left untouched.
+    #[error(
+        "record {index}{} is not a valid Yjs v1 update: {source}",
+        OfPath(path)
+    )]
     Decode {
+        /// The file, when the records came from one.
+        path: Option<PathBuf>,
         /// Position of the offending update in its input, counted from 0.
         index: usize,
         /// Why yrs rejected it.
         #[source]
         source: yrs::encoding::read::Error,
+    },
+
+    /// The records decode, but yrs refused to apply them to a document (while
+    /// squashing), so the log does not hold a document this build can rebuild.
+    /// The file is left untouched.
+    #[error("update log{} does not hold a valid document: {reason}", OptPath(path))]
+    InvalidContent {
+        /// The file, when known.
+        path: Option<PathBuf>,
+        /// What yrs reported.
+        reason: String,
+    },
+
+    /// The document side of a file client failed: the core's provider or
+    /// protocol reported an error (for example the client was already closed
+    /// when [`push`](crate::AsyncFileClient::push) was called).
+    #[error(transparent)]
+    Core(#[from] wiredb::Error),
+
+    /// A background task of a file client or server ended abnormally (it
+    /// panicked, or the runtime shut down under it), so the work it was doing,
+    /// named in `task`, may not have happened.
+    #[error("wire-file background task `{task}` failed: {reason}")]
+    Background {
+        /// Which task: `"load"`, `"append"`, `"squash"`, `"writer"`, ...
+        task: &'static str,
+        /// The panic message or the runtime's reason.
+        reason: String,
     },
 }
 
@@ -82,11 +116,15 @@ impl Error {
         }
     }
 
-    /// Attaches `path` to an error produced from bare bytes by
-    /// [`format::parse`](crate::format::parse).
+    /// Attaches `path` to an error produced without one (by
+    /// [`format::parse`](crate::format::parse) from bare bytes, or while
+    /// rebuilding a document from records).
     pub(crate) fn at_path(mut self, at: &Path) -> Self {
         match &mut self {
-            Error::VersionMismatch { path, .. } | Error::NotAnUpdateLog { path, .. } => {
+            Error::VersionMismatch { path, .. }
+            | Error::NotAnUpdateLog { path, .. }
+            | Error::InvalidContent { path, .. }
+            | Error::Decode { path, .. } => {
                 *path = Some(at.to_path_buf());
             }
             _ => {}
@@ -104,6 +142,18 @@ impl OptPath<'_> {
         match self.0 {
             Some(path) => path.display().to_string(),
             None => "the data".to_owned(),
+        }
+    }
+}
+
+/// Formats an optional path as `" of update log <path>"` (or nothing).
+struct OfPath<'a>(&'a Option<PathBuf>);
+
+impl fmt::Display for OfPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(path) => write!(f, " of update log {}", path.display()),
+            None => Ok(()),
         }
     }
 }

@@ -12,8 +12,44 @@
 //! varuint(len) update_v1       one record per persisted update, repeated
 //! ```
 //!
-//! This crate is the synchronous, runtime-free storage layer: [`UpdateLog`]
-//! opens, repairs, appends to and squashes one such file.
+//! Two layers:
+//!
+//! - the async layer connects documents to files: [`AsyncFileClient`] keeps
+//!   one `yrs::Doc` in one file (replay on open, append every later change,
+//!   batched by `write_delay`), and [`AsyncFileServer`] keeps every room of a
+//!   server in a directory, as room hooks of the core's `RoomManager`;
+//! - the synchronous, runtime-free storage layer below it: [`UpdateLog`]
+//!   opens, repairs, appends to and squashes one file, and can be used alone
+//!   (a CLI, a test).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), wire_file::Error> {
+//! use std::time::Duration;
+//! use wire_file::{AsyncFileClient, FileClientConfig};
+//! use wiredb::yrs::{GetString, Map, Text, Transact};
+//!
+//! let dir = tempfile::tempdir().expect("temp dir");
+//! let path = dir.path().join("doc_updates.y");
+//! let config = FileClientConfig::default().write_delay(Duration::from_millis(50));
+//!
+//! let client = AsyncFileClient::open(&path, None, config.clone()).await?;
+//! let (text, map) = (client.doc().get_or_insert_text("text"), client.doc().get_or_insert_map("map"));
+//! text.push(&mut client.doc().transact_mut(), "hello");
+//! map.insert(&mut client.doc().transact_mut(), "k", "v");
+//! client.close().await?; // both edits appended (one write), file synced
+//! assert_eq!(client.stats().records_appended, 2);
+//!
+//! // The next session replays the file; `squash` rewrites it as one record.
+//! let client = AsyncFileClient::open(&path, None, config.squash(true)).await?;
+//! let text = client.doc().get_or_insert_text("text");
+//! assert_eq!(text.get_string(&client.doc().transact()), "hello");
+//! assert_eq!(client.stats().records, 1);
+//! client.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The storage layer alone:
 //!
 //! ```
 //! use wire_file::{Durability, UpdateLog, merge_records};
@@ -31,24 +67,35 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! The file format, the crash-safety rules and the compatibility with Python
+//! `wire_file` are described in `docs/file-format.md`.
+//!
 //! # Layout
 //!
-//! - [`format`](mod@format): the file format as pure functions over bytes: header,
-//!   record encoding, parsing with torn-tail detection;
-//! - [`log`]: [`UpdateLog`], an open, locked log file: open (and repair),
-//!   append with a chosen [`Durability`], atomic squash;
-//! - [`merge`]: [`merge_records`], merging records into the one update a squash
-//!   writes;
-//! - [`error`]: [`Error`], the crate's single error type.
+//! | module | layer | job |
+//! |---|---|---|
+//! | [`client`] | async | [`AsyncFileClient`]: a provider over an in-memory channel, the file as its peer, a batching writer |
+//! | [`server`] | async | [`AsyncFileServer`]: room hooks, one client per open room |
+//! | [`naming`] | — | room id → file name that cannot escape the directory |
+//! | [`log`] | storage | [`UpdateLog`]: open (and repair), append with a [`Durability`], atomic squash, advisory lock |
+//! | [`format`](mod@format) | storage | the bytes: header, record encoding, parsing with torn-tail detection |
+//! | [`merge`] | storage | records → one update ([`merge_records`], [`merge::squashed_state`]) |
+//! | [`error`] | — | [`Error`], the crate's single error type |
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod blocking;
+pub mod client;
 pub mod error;
 pub mod format;
 pub mod log;
 pub mod merge;
+pub mod naming;
+pub mod server;
 
+pub use client::{AsyncFileClient, FileClientConfig, FileStats};
 pub use error::Error;
 pub use format::FORMAT_VERSION;
 pub use log::{AppendStats, Durability, SquashStats, UpdateLog};
 pub use merge::merge_records;
+pub use server::{AsyncFileServer, FileServerConfig};

@@ -18,7 +18,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -316,8 +316,11 @@ impl UpdateLog {
     /// tests can make it fail).
     fn squash_via(&mut self, temp: &Path, merged_update: &[u8]) -> Result<SquashStats, Error> {
         if !merged_update.is_empty() {
-            Update::decode_v1(merged_update)
-                .map_err(|source| Error::Decode { index: 0, source })?;
+            Update::decode_v1(merged_update).map_err(|source| Error::Decode {
+                path: None, // not a record of the file: the new content
+                index: 0,
+                source,
+            })?;
         }
         let mut content = format::encode_header();
         let mut records = 0;
@@ -367,6 +370,42 @@ impl UpdateLog {
             bytes_before,
             bytes_after: self.len,
         })
+    }
+
+    /// Reads every record back from the file, in file order.
+    ///
+    /// This is the input of a squash done long after [`open`](UpdateLog::open)
+    /// (a client closing): the log holds the lock, so the file holds exactly
+    /// what was read at open plus what was appended since.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the file cannot be read, or no longer holds the
+    /// [`len`](UpdateLog::len) bytes of whole records this log wrote (it was
+    /// changed behind the lock's back).
+    pub fn read_records(&mut self) -> Result<Vec<Vec<u8>>, Error> {
+        let mut bytes = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+        let mut file = &self.file;
+        // The file is in append mode: the position only matters to reads,
+        // every write still goes to the end.
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.take(self.len).read_to_end(&mut bytes))
+            .map_err(|e| Error::io(&self.path, e))?;
+        let parsed = format::parse(&bytes).map_err(|e| e.at_path(&self.path))?;
+        if parsed.valid_len as u64 != self.len || parsed.torn.is_some() {
+            return Err(Error::io(
+                &self.path,
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the log should hold {} bytes of whole records but holds {}; \
+                         was it changed by another program?",
+                        self.len, parsed.valid_len
+                    ),
+                ),
+            ));
+        }
+        Ok(parsed.records.iter().map(|r| r.to_vec()).collect())
     }
 
     /// Length of the file in bytes: header and whole records.
@@ -877,6 +916,38 @@ mod tests {
         drop(log);
         let (_log, records) = open(&path);
         assert_eq!(records, [b"whole".to_vec(), b"next".to_vec()]);
+    }
+
+    #[test]
+    fn read_records_returns_what_open_and_append_wrote() {
+        let (_dir, path) = setup();
+        let (mut log, _) = open(&path);
+        log.append([b"one", b"two"]).unwrap();
+        drop(log);
+        let (mut log, _) = open(&path);
+        log.append([b"three"]).unwrap();
+        assert_eq!(
+            log.read_records().unwrap(),
+            [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+        );
+        // Appends still go to the end after a read moved the position.
+        log.append([b"four"]).unwrap();
+        log.squash(&[]).unwrap();
+        log.append([b"five"]).unwrap();
+        assert_eq!(log.read_records().unwrap(), [b"five".to_vec()]);
+
+        // Cut behind the log's back: an error, not a silent short read.
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(8)
+            .unwrap();
+        let err = log.read_records().unwrap_err();
+        assert!(
+            matches!(&err, Error::Io { path: p, .. } if p == &path),
+            "{err:?}"
+        );
     }
 
     #[test]

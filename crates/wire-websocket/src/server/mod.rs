@@ -270,15 +270,21 @@ impl AsyncWebSocketServer {
 
     /// Binds `host:port` (port 0 picks a free one) and serves in the background.
     pub async fn start(&self, host: &str, port: u16) -> Result<ServerHandle> {
-        self.start_at((host, port)).await
+        let listener = TcpListener::bind((host, port))
+            .await
+            .map_err(|source| Error::Bind {
+                address: format!("{host}:{port}"),
+                source,
+            })?;
+        self.start_on(listener)
     }
 
     /// Binds `address` and serves in the background.
     pub async fn start_at(
         &self,
-        address: impl ToSocketAddrs + std::fmt::Debug,
+        address: impl ToSocketAddrs + std::fmt::Display,
     ) -> Result<ServerHandle> {
-        let shown = format!("{address:?}");
+        let shown = address.to_string();
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| Error::Bind {

@@ -1,0 +1,235 @@
+//! AsyncFileServer as the hooks of an in-memory server (RoomManager + memory
+//! channels + providers): rooms survive closing and server restarts, and
+//! every room id, however hostile, gets its own file inside the directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{file_text, map, map_of, push_text, records, set, text};
+use wire_file::{AsyncFileClient, AsyncFileServer, FileClientConfig, FileServerConfig, naming};
+use wiredb::channel::memory;
+use wiredb::yrs::Doc;
+use wiredb::{ManagerConfig, Provider, ProviderConfig, RoomHooks, RoomManager};
+
+fn server(hooks: &Arc<AsyncFileServer>) -> RoomManager {
+    RoomManager::with_shared_hooks(
+        hooks.clone() as Arc<dyn RoomHooks>,
+        ManagerConfig::default(),
+    )
+}
+
+/// A client connected to room `id` over an in-memory channel.
+async fn connect(server: &RoomManager, id: &str) -> Provider {
+    let (server_end, client_end) = memory::pair("server", "client");
+    let manager = server.clone();
+    let id = id.to_owned();
+    tokio::spawn(async move { manager.serve(&id, server_end, Default::default()).await });
+    let provider = Provider::spawn(Doc::new(), client_end, ProviderConfig::default());
+    provider.synced().await.unwrap();
+    provider
+}
+
+/// Waits until `provider`'s doc has `want` as its text.
+async fn wait_text(provider: &Provider, want: &str) {
+    loop {
+        // Subscribe before looking, so that no change slips in between.
+        let change = provider.next_remote_change();
+        if text(provider.doc()) == want {
+            return;
+        }
+        change.await;
+    }
+}
+
+/// Waits until the manager has closed every room (their files flushed).
+async fn rooms_closed(server: &RoomManager) {
+    // Polling, not timing: the bound only turns a hang into a failure.
+    for _ in 0..2_000 {
+        if server.room_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("rooms still open: {:?}", server.room_ids());
+}
+
+#[tokio::test]
+async fn edits_survive_closing_and_reopening_the_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = Arc::new(AsyncFileServer::new(dir.path()));
+    let server = server(&files);
+
+    let alice = connect(&server, "notes").await;
+    let bob = connect(&server, "notes").await;
+    push_text(alice.doc(), "hello");
+    set(alice.doc(), "by", "alice");
+    // Bob sees it live, through the room.
+    wait_text(&bob, "hello").await;
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+    rooms_closed(&server).await;
+
+    let path = files.path_for("notes");
+    assert_eq!(path, dir.path().join("notes_updates.y"));
+    assert_eq!(file_text(&path), "hello");
+
+    // A new room, loaded from the file.
+    let carol = connect(&server, "notes").await;
+    assert_eq!(text(carol.doc()), "hello");
+    assert_eq!(map(carol.doc()), map_of(&[("by", "alice")]));
+    let stats = files.stats("notes").unwrap();
+    assert_eq!(stats.loaded_records, records(&path).len());
+    assert_eq!(
+        stats.records_appended, 0,
+        "loading wrote nothing: {stats:?}"
+    );
+    push_text(carol.doc(), " again");
+    carol.close().await.unwrap();
+    rooms_closed(&server).await;
+    assert_eq!(file_text(&path), "hello again");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn edits_survive_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // A long delay: only the shutdown's flush can have written the edit.
+    let config = FileServerConfig::default()
+        .write_delay(Duration::from_secs(3600))
+        .max_write_wait(Duration::from_secs(3600))
+        .squash_on_close(true);
+    let files = Arc::new(AsyncFileServer::with_config(dir.path(), config));
+    let first = server(&files);
+    let alice = connect(&first, "doc").await;
+    let probe = connect(&first, "doc").await;
+    push_text(alice.doc(), "one ");
+    push_text(alice.doc(), "two");
+    // Wait until the room has the edits, then stop the server under the clients.
+    wait_text(&probe, "one two").await;
+    assert_eq!(records(&files.path_for("doc")).len(), 0, "still waiting");
+    first.shutdown().await;
+    assert_eq!(
+        records(&files.path_for("doc")).len(),
+        1,
+        "squashed on close"
+    );
+    drop((alice, probe));
+
+    let files = Arc::new(AsyncFileServer::new(dir.path()));
+    let second = server(&files);
+    let bob = connect(&second, "doc").await;
+    assert_eq!(text(bob.doc()), "one two");
+    bob.close().await.unwrap();
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_room_id_gets_its_own_file_inside_the_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("rooms"); // created by the first room
+    let long = "long/".repeat(2_048); // 10 KB
+    let ids = [
+        "../x",
+        "/etc/x",
+        "a/b",
+        "..",
+        ".",
+        "",
+        "nul\0byte",
+        long.as_str(),
+        "日本語 ✓",
+        "_",
+        "%2E",
+    ];
+    let files = Arc::new(AsyncFileServer::new(&dir));
+    let first = server(&files);
+    for (n, id) in ids.iter().enumerate() {
+        let lease = first.join(id).await.unwrap();
+        push_text(lease.room().doc(), &format!("room {n}"));
+    }
+    first.shutdown().await;
+
+    // Nothing outside the directory, one plain file per id inside it.
+    let outside: Vec<_> = std::fs::read_dir(parent.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(outside, ["rooms"]);
+    let mut inside: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let entry = e.unwrap();
+            assert!(entry.file_type().unwrap().is_file());
+            entry.file_name().into_string().unwrap()
+        })
+        .collect();
+    inside.sort();
+    let mut expected: Vec<String> = ids.iter().map(|id| naming::file_name(id)).collect();
+    expected.sort();
+    assert_eq!(inside, expected);
+    for name in &inside {
+        assert!(name.len() < 255 && !name.starts_with('.'), "{name}");
+    }
+
+    // Each id reads back its own content after a restart.
+    let files = Arc::new(AsyncFileServer::new(&dir));
+    let second = server(&files);
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(files.path_for(id).parent(), Some(dir.as_path()));
+        let lease = second.join(id).await.unwrap();
+        assert_eq!(text(lease.room().doc()), format!("room {n}"), "id {id:?}");
+    }
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_room_whose_file_is_locked_fails_to_open_until_it_is_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = Arc::new(AsyncFileServer::new(dir.path()));
+    let server = server(&files);
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let holder = AsyncFileClient::open(files.path_for("busy"), None, FileClientConfig::default())
+        .await
+        .unwrap();
+    push_text(holder.doc(), "held elsewhere");
+
+    let Err(err) = server.join("busy").await else {
+        panic!("a locked file must keep the room closed");
+    };
+    assert!(err.to_string().contains("locked"), "{err}");
+    rooms_closed(&server).await;
+
+    holder.close().await.unwrap();
+    let lease = server.join("busy").await.unwrap();
+    assert_eq!(text(lease.room().doc()), "held elsewhere");
+    drop(lease);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_foreign_file_keeps_its_room_closed_and_is_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = Arc::new(AsyncFileServer::new(dir.path()));
+    let server = server(&files);
+    let path = files.path_for("old");
+    std::fs::write(&path, b"9.9.9\0whatever").unwrap();
+    let Err(err) = server.join("old").await else {
+        panic!("a foreign file must keep the room closed");
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains("9.9.9") && message.contains("0.0.1"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"9.9.9\0whatever");
+    // Other rooms are not affected.
+    let lease = server.join("new").await.unwrap();
+    push_text(lease.room().doc(), "fine");
+    drop(lease);
+    server.shutdown().await;
+    assert_eq!(file_text(Path::new(&files.path_for("new"))), "fine");
+}

@@ -1,0 +1,49 @@
+//! `wiredb dump ws://HOST:PORT/ROOM`: join a room of any y-protocols server as a client,
+//! sync, print the document, leave.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::json;
+use wire_websocket::{AsyncWebSocketClient, ClientConfig};
+
+use crate::{CliError, render};
+
+#[derive(Debug, Args)]
+pub(crate) struct DumpArgs {
+    /// The room's URL, e.g. `ws://127.0.0.1:8000/my-room`.
+    url: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Seconds to wait for the server's state.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+}
+
+pub(crate) fn run(args: DumpArgs) -> Result<(), CliError> {
+    let timeout =
+        Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    crate::runtime(1)?.block_on(async {
+        let config = ClientConfig::default()
+            .reconnect(None)
+            .connect_timeout(timeout);
+        let client = AsyncWebSocketClient::connect(&args.url, None, config).await?;
+        tokio::time::timeout(timeout, client.synced())
+            .await
+            .map_err(|_| format!("{}: not synced within {timeout:?}", args.url))??;
+        let roots = render::roots(client.doc());
+        let clients = render::client_ids(client.doc());
+        client.close().await?;
+        if args.json {
+            println!(
+                "{}",
+                json!({ "url": args.url, "clients": clients, "roots": roots })
+            );
+        } else {
+            println!("{}: {} clients {:?}", args.url, clients.len(), clients);
+            print!("{}", render::roots_as_text(&roots));
+        }
+        Ok(())
+    })
+}

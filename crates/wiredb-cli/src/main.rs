@@ -1,0 +1,103 @@
+//! `wiredb`: the command-line face of the wiredb workspace.
+//!
+//! ```text
+//! wiredb serve [--host 127.0.0.1] [--port 8000] [--dir ./wiredb-data | --memory]
+//! wiredb inspect FILE.y [--json]
+//! wiredb squash FILE.y
+//! wiredb dump ws://HOST:PORT/ROOM [--json]
+//! ```
+//!
+//! Errors are one line on stderr (`wiredb: error: ...`) and exit code 1; usage errors
+//! exit 2 (clap).
+
+mod dump;
+mod inspect;
+mod render;
+mod serve;
+mod squash;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Keep Yjs documents in sync: serve rooms, inspect and squash their files.
+#[derive(Debug, Parser)]
+#[command(name = "wiredb", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve rooms over WebSocket (y-protocols), each persisted to `{dir}/{id}_updates.y`.
+    Serve(serve::ServeArgs),
+    /// Print the document held by an update-log file.
+    Inspect(inspect::InspectArgs),
+    /// Rewrite an update-log file as one record (atomically).
+    Squash(squash::SquashArgs),
+    /// Connect to a room of any y-protocols WebSocket server, sync, print the document.
+    Dump(dump::DumpArgs),
+}
+
+/// The error type of every command: printed as one line with its causes.
+pub(crate) type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Squash(args) => squash::run(args),
+        Command::Dump(args) => dump::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("wiredb: error: {}", one_line(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `error: cause: cause`, skipping causes already quoted by their parent's message.
+fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
+/// A tokio runtime for the commands that need one.
+pub(crate) fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: `info` for wiredb's crates).
+pub(crate) fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("warn,wiredb=info,wire_websocket=info,wire_file=info,wiredb_cli=info")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

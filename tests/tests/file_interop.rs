@@ -1,0 +1,165 @@
+//! Update-log files moving both ways between our `wire_file` and the real
+//! Python `wire_file` 0.7.1 (`tests/interop/py_file.py`): several sessions on
+//! one file, some squashed, must read back as the same Y.Text "text" and Y.Map
+//! "map" on the other side.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use wire_file::{AsyncFileClient, FileClientConfig, format};
+use wiredb::yrs::{Any, Doc, GetString, Map, Out, Text, Transact};
+use wiredb_tests::{Peer, run_to_end};
+
+fn push_text(doc: &Doc, text: &str) {
+    let root = doc.get_or_insert_text("text");
+    root.push(&mut doc.transact_mut(), text);
+}
+
+fn delete_text(doc: &Doc, index: u32, len: u32) {
+    let root = doc.get_or_insert_text("text");
+    root.remove_range(&mut doc.transact_mut(), index, len);
+}
+
+fn set(doc: &Doc, key: &str, value: &str) {
+    let root = doc.get_or_insert_map("map");
+    root.insert(&mut doc.transact_mut(), key, value);
+}
+
+fn text_of(doc: &Doc) -> String {
+    let root = doc.get_or_insert_text("text");
+    root.get_string(&doc.transact())
+}
+
+fn map_json(doc: &Doc) -> Value {
+    let root = doc.get_or_insert_map("map");
+    let txn = doc.transact();
+    let entries = root.iter(&txn).map(|(key, value)| {
+        let value = match value {
+            Out::Any(Any::String(text)) => Value::String(text.to_string()),
+            other => Value::String(format!("{other:?}")),
+        };
+        (key.to_owned(), value)
+    });
+    Value::Object(entries.collect())
+}
+
+fn record_count(path: &Path) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let parsed = format::parse(&bytes).unwrap();
+    assert!(parsed.torn.is_none());
+    parsed.records.len()
+}
+
+/// One session of our client on `path`.
+async fn rust_session(path: &Path, config: FileClientConfig, edit: impl FnOnce(&Doc)) {
+    let client = AsyncFileClient::open(path, None, config).await.unwrap();
+    edit(client.doc());
+    client.close().await.unwrap();
+}
+
+/// What our client reads from `path`: (text, map).
+async fn rust_read(path: &Path) -> (String, Value) {
+    let client = AsyncFileClient::open(path, None, FileClientConfig::default())
+        .await
+        .unwrap();
+    let read = (text_of(client.doc()), map_json(client.doc()));
+    client.close().await.unwrap();
+    read
+}
+
+/// Runs `py_file.py ARGS...` to the end; returns its last JSON line.
+async fn py_file(args: &[&str]) -> Value {
+    run_to_end(Peer::python("py_file.py", args)).await
+}
+
+#[tokio::test]
+async fn a_file_we_wrote_in_several_sessions_opens_in_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ours_updates.y");
+    let file = path.to_str().unwrap();
+    let plain = FileClientConfig::default();
+
+    rust_session(&path, plain.clone(), |doc| {
+        push_text(doc, "hello");
+        set(doc, "a", "1");
+    })
+    .await;
+    rust_session(&path, plain.clone().squash(true), |doc| {
+        push_text(doc, " brave new world");
+    })
+    .await;
+    rust_session(&path, plain.clone(), |doc| {
+        delete_text(doc, 5, 10); // " brave new"
+        set(doc, "b", "2");
+    })
+    .await;
+    rust_session(&path, plain.clone().squash_on_close(true), |doc| {
+        push_text(doc, "!");
+        set(doc, "a", "one");
+    })
+    .await;
+    rust_session(&path, plain, |doc| set(doc, "c", "3")).await;
+
+    let (text, map) = rust_read(&path).await;
+    assert_eq!(text, "hello world!");
+    assert_eq!(map, json!({"a": "one", "b": "2", "c": "3"}));
+    assert_eq!(record_count(&path), 2, "a squashed record and one append");
+
+    let read = py_file(&["read", file]).await;
+    assert_eq!(read["event"], "read", "{read}");
+    assert_eq!(read["text"], text, "{read}");
+    assert_eq!(read["map"], map, "{read}");
+    assert_eq!(read["version"], "0.0.1");
+    assert_eq!(read["records"], 2, "Python appended nothing: {read}");
+
+    // Python squashes it its way; we still read the same document.
+    let read = py_file(&["read", file, "--squash"]).await;
+    assert_eq!(
+        (&read["text"], &read["map"]),
+        (&json!(text), &map),
+        "{read}"
+    );
+    assert_eq!(read["records"], 1, "{read}");
+    assert_eq!(rust_read(&path).await, (text, map));
+}
+
+#[tokio::test]
+async fn a_file_python_wrote_in_several_sessions_opens_in_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("theirs_updates.y");
+    let file = path.to_str().unwrap();
+
+    for args in [
+        &["write", file, "--text", "hello", "--map", "a=1"][..],
+        &["write", file, "--text", " world", "--map", "b=2"],
+        &["write", file, "--text", "!"],
+    ] {
+        let written = py_file(args).await;
+        assert_eq!(written["event"], "written", "{written}");
+    }
+    assert_eq!(record_count(&path), 3, "one record per Python session");
+    assert_eq!(
+        rust_read(&path).await,
+        ("hello world!".to_owned(), json!({"a": "1", "b": "2"}))
+    );
+
+    let written = py_file(&["write", file, "--map", "c=3", "--squash"]).await;
+    assert_eq!(written["records"], 1, "{written}");
+    assert_eq!(record_count(&path), 1);
+    let expected_map = json!({"a": "1", "b": "2", "c": "3"});
+    assert_eq!(
+        rust_read(&path).await,
+        ("hello world!".to_owned(), expected_map.clone())
+    );
+
+    // And back: we append to Python's squashed file, Python reads it.
+    rust_session(&path, FileClientConfig::default(), |doc| {
+        push_text(doc, " (and rust)");
+    })
+    .await;
+    let read = py_file(&["read", file]).await;
+    assert_eq!(read["text"], "hello world! (and rust)", "{read}");
+    assert_eq!(read["map"], expected_map, "{read}");
+    assert_eq!(read["records"], 2, "{read}");
+}
