@@ -5,54 +5,47 @@
 //! flushes when it closes. A client edits, the server restarts, the edit is still
 //! there. This is what `wiredb serve --dir DIR` runs.
 
+use std::path::Path;
 use wire_file::AsyncFileServer;
-use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
+
+use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig, ServerHandle};
 use yrs::{GetString, Text, Transact};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("wiredb-file-server-{}", std::process::id()));
 
-    let server = AsyncWebSocketServer::new(AsyncFileServer::new(&dir))
-        .start("127.0.0.1", 0)
-        .await?;
-    let client = AsyncWebSocketClient::connect(
-        &format!("{}/plans", server.url()),
-        None,
-        ClientConfig::default(),
-    )
-    .await?;
-    client.synced().await?;
+    let (server, client) = serve_and_join(&dir).await?;
     let text = client.doc().get_or_insert_text("text");
     text.push(&mut client.doc().transact_mut(), "survives restarts");
     client.close().await?;
     server.shutdown().await?; // every room closed, every file flushed
-    println!(
-        "files: {:?}",
-        std::fs::read_dir(&dir)?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect::<Vec<_>>()
-    );
+    let files: Vec<_> = std::fs::read_dir(&dir)?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    println!("files: {files:?}");
 
     // A new server on the same directory: the room comes back from its file.
-    let server = AsyncWebSocketServer::new(AsyncFileServer::new(&dir))
-        .start("127.0.0.1", 0)
-        .await?;
-    let client = AsyncWebSocketClient::connect(
-        &format!("{}/plans", server.url()),
-        None,
-        ClientConfig::default(),
-    )
-    .await?;
-    client.synced().await?;
+    let (server, client) = serve_and_join(&dir).await?;
     let text = client.doc().get_or_insert_text("text");
-    println!(
-        "after a restart the room holds: {}",
-        text.get_string(&client.doc().transact())
-    );
+    let restored = text.get_string(&client.doc().transact());
+    println!("after a restart the room holds: {restored}");
     client.close().await?;
     server.shutdown().await?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+/// A server persisting its rooms in `dir`, and a synced client of room `plans`.
+async fn serve_and_join(
+    dir: &Path,
+) -> Result<(ServerHandle, AsyncWebSocketClient), Box<dyn std::error::Error>> {
+    let server = AsyncWebSocketServer::new(AsyncFileServer::new(dir))
+        .start("127.0.0.1", 0)
+        .await?;
+    let url = format!("{}/plans", server.url());
+    let client = AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await?;
+    client.synced().await?;
+    Ok((server, client))
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use yrs::{Any, Doc, GetString, Map, Out, Text, Transact};
 
 /// How long a peer may take to print its next line before the test fails.
 pub const PEER_LINE_TIMEOUT: Duration = Duration::from_secs(40);
@@ -177,4 +178,54 @@ pub async fn run_to_end(peer: Peer) -> Value {
         .last()
         .cloned()
         .unwrap_or_else(|| panic!("peer `{name}` printed nothing"))
+}
+
+/// How long [`eventually`] waits before failing the test.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `condition` until it holds; fails the test after [`PATIENCE`].
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// The document shape every interop peer uses: Y.Text "text" and Y.Map "map".
+
+/// Appends `text` to the doc's Y.Text "text".
+pub fn push_text(doc: &Doc, text: &str) {
+    let root = doc.get_or_insert_text("text");
+    root.push(&mut doc.transact_mut(), text);
+}
+
+/// The doc's Y.Text "text".
+pub fn text_of(doc: &Doc) -> String {
+    let root = doc.get_or_insert_text("text");
+    root.get_string(&doc.transact())
+}
+
+/// Sets `key` to the string `value` in the doc's Y.Map "map".
+pub fn set_map(doc: &Doc, key: &str, value: &str) {
+    let root = doc.get_or_insert_map("map");
+    root.insert(&mut doc.transact_mut(), key, value);
+}
+
+/// The doc's Y.Map "map" as JSON (strings stay strings, as the peers print them).
+pub fn map_json(doc: &Doc) -> Value {
+    let root = doc.get_or_insert_map("map");
+    let txn = doc.transact();
+    let entries = root.iter(&txn).map(|(key, value)| {
+        let value = match value {
+            Out::Any(Any::String(text)) => Value::String(text.to_string()),
+            Out::Any(any) => serde_json::to_value(&any).unwrap_or(Value::Null),
+            other => Value::String(format!("{other:?}")),
+        };
+        (key.to_owned(), value)
+    });
+    Value::Object(entries.collect())
 }

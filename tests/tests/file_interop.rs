@@ -8,40 +8,12 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use wire_file::{AsyncFileClient, FileClientConfig, format};
-use wiredb::yrs::{Any, Doc, GetString, Map, Out, Text, Transact};
-use wiredb_tests::{Peer, run_to_end};
-
-fn push_text(doc: &Doc, text: &str) {
-    let root = doc.get_or_insert_text("text");
-    root.push(&mut doc.transact_mut(), text);
-}
+use wiredb::yrs::{Doc, Text, Transact};
+use wiredb_tests::{Peer, map_json, push_text, run_to_end, set_map, text_of};
 
 fn delete_text(doc: &Doc, index: u32, len: u32) {
     let root = doc.get_or_insert_text("text");
     root.remove_range(&mut doc.transact_mut(), index, len);
-}
-
-fn set(doc: &Doc, key: &str, value: &str) {
-    let root = doc.get_or_insert_map("map");
-    root.insert(&mut doc.transact_mut(), key, value);
-}
-
-fn text_of(doc: &Doc) -> String {
-    let root = doc.get_or_insert_text("text");
-    root.get_string(&doc.transact())
-}
-
-fn map_json(doc: &Doc) -> Value {
-    let root = doc.get_or_insert_map("map");
-    let txn = doc.transact();
-    let entries = root.iter(&txn).map(|(key, value)| {
-        let value = match value {
-            Out::Any(Any::String(text)) => Value::String(text.to_string()),
-            other => Value::String(format!("{other:?}")),
-        };
-        (key.to_owned(), value)
-    });
-    Value::Object(entries.collect())
 }
 
 fn record_count(path: &Path) -> usize {
@@ -82,7 +54,7 @@ async fn a_file_we_wrote_in_several_sessions_opens_in_python() {
 
     rust_session(&path, plain.clone(), |doc| {
         push_text(doc, "hello");
-        set(doc, "a", "1");
+        set_map(doc, "a", "1");
     })
     .await;
     rust_session(&path, plain.clone().squash(true), |doc| {
@@ -91,15 +63,15 @@ async fn a_file_we_wrote_in_several_sessions_opens_in_python() {
     .await;
     rust_session(&path, plain.clone(), |doc| {
         delete_text(doc, 5, 10); // " brave new"
-        set(doc, "b", "2");
+        set_map(doc, "b", "2");
     })
     .await;
     rust_session(&path, plain.clone().squash_on_close(true), |doc| {
         push_text(doc, "!");
-        set(doc, "a", "one");
+        set_map(doc, "a", "one");
     })
     .await;
-    rust_session(&path, plain, |doc| set(doc, "c", "3")).await;
+    rust_session(&path, plain, |doc| set_map(doc, "c", "3")).await;
 
     let (text, map) = rust_read(&path).await;
     assert_eq!(text, "hello world!");

@@ -3,51 +3,9 @@
 //! reference server and of Python wiredb's server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
-use wiredb::yrs::{Any, Doc, GetString, Map, Out, Text, Transact};
-use wiredb_tests::{Peer, run_to_end};
-
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn push_text(doc: &Doc, text: &str) {
-    let root = doc.get_or_insert_text("text");
-    let mut txn = doc.transact_mut();
-    let len = root.len(&txn);
-    root.insert(&mut txn, len, text);
-}
-
-fn text_of(doc: &Doc) -> String {
-    let root = doc.get_or_insert_text("text");
-    root.get_string(&doc.transact())
-}
-
-fn map_json(doc: &Doc) -> Value {
-    let root = doc.get_or_insert_map("map");
-    let txn = doc.transact();
-    let entries = root.iter(&txn).map(|(key, value)| {
-        let value = match value {
-            Out::Any(Any::String(text)) => Value::String(text.to_string()),
-            Out::Any(any) => serde_json::from_str(&any.to_string()).unwrap_or(Value::Null),
-            other => Value::String(format!("{other:?}")),
-        };
-        (key.to_owned(), value)
-    });
-    Value::Object(entries.collect())
-}
-
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use wiredb_tests::{PATIENCE, Peer, eventually, map_json, push_text, run_to_end, text_of};
 
 async fn dump(peer: &mut Peer) -> Value {
     peer.command(json!({"cmd": "dump"})).await;

@@ -6,10 +6,10 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio_tungstenite::tungstenite::Message;
-use wire_websocket::{AsyncWebSocketServer, ServerConfig};
+use wire_websocket::ServerConfig;
 
 const LIMIT: usize = 64 * 1024;
 
@@ -52,30 +52,12 @@ async fn close_code_for(url: &str, message: Message) -> Option<(u16, String)> {
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     // The server may close while we send (a big frame); that is the expected outcome.
     let _ = socket.send(message).await;
-    within(async {
-        while let Some(next) = socket.next().await {
-            match next {
-                Ok(Message::Close(frame)) => {
-                    return frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
-                }
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
-        None
-    })
-    .await
+    close_frame(&mut socket).await
 }
 
 #[tokio::test]
 async fn each_kind_of_bad_input_closes_only_its_socket() {
-    let config = ServerConfig::default().max_frame_size(LIMIT);
-    let server = AsyncWebSocketServer::builder()
-        .config(config)
-        .build()
-        .start("127.0.0.1", 0)
-        .await
-        .unwrap();
+    let server = start_with(ServerConfig::default().max_frame_size(LIMIT)).await;
     let url = format!("{}/victim", server.url());
     let alice = client(&url).await;
     let bob = client(&url).await;

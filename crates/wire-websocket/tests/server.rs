@@ -325,15 +325,7 @@ async fn graceful_shutdown_closes_every_socket_with_going_away_and_runs_close_ho
 
     let stopping = tokio::spawn(server.shutdown());
     for mut socket in sockets {
-        let code = within(async {
-            while let Some(message) = socket.next().await {
-                if let Ok(Message::Close(frame)) = message {
-                    return frame.map(|f| u16::from(f.code));
-                }
-            }
-            None
-        })
-        .await;
+        let code = close_frame(&mut socket).await.map(|(code, _)| code);
         assert_eq!(code, Some(1001));
     }
     within(stopping).await.unwrap().unwrap();
@@ -347,12 +339,7 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
         interval: Duration::from_millis(100),
         timeout: Duration::from_millis(200),
     }));
-    let server = AsyncWebSocketServer::builder()
-        .config(config)
-        .build()
-        .start("127.0.0.1", 0)
-        .await
-        .unwrap();
+    let server = start_with(config).await;
     let url = format!("{}/ping", server.url());
     // A healthy client (it reads, so tungstenite answers pings) stays.
     let healthy = client(&url).await;

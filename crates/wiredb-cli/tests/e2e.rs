@@ -5,16 +5,14 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use wire_websocket::{AsyncWebSocketClient, ClientConfig};
-use wiredb_tests::{Peer, run_to_end};
-use yrs::{GetString, Map, Text, Transact};
+use wiredb_tests::{PATIENCE, Peer, eventually, run_to_end, text_of};
+use yrs::{Map, Text, Transact};
 
 const WIREDB: &str = env!("CARGO_BIN_EXE_wiredb");
-const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A `wiredb serve` process and the port it printed.
 struct Server {
@@ -71,22 +69,6 @@ fn wiredb(args: &[&str]) -> Output {
         .expect("run wiredb")
 }
 
-fn text_of(client: &AsyncWebSocketClient) -> String {
-    let text = client.doc().get_or_insert_text("text");
-    text.get_string(&client.doc().transact())
-}
-
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn serve_persist_stop_inspect_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -124,7 +106,7 @@ async fn serve_persist_stop_inspect_restart() {
         "{last}"
     );
     eventually("our client gets the js edit", || {
-        text_of(&ours).contains("from js;")
+        text_of(ours.doc()).contains("from js;")
     })
     .await;
     ours.close().await.unwrap();

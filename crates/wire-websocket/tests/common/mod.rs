@@ -4,7 +4,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use wire_websocket::{AsyncWebSocketClient, ClientConfig};
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+use wire_websocket::{
+    AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig, ServerConfig, ServerHandle,
+};
 use wiredb::yrs::{Doc, GetString, Map, Out, Text, Transact};
 
 /// Generous bound for anything that should happen "soon"; only hit when a test fails.
@@ -61,4 +65,35 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A server with `config` on 127.0.0.1:0.
+pub async fn start_with(config: ServerConfig) -> ServerHandle {
+    AsyncWebSocketServer::builder()
+        .config(config)
+        .build()
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap()
+}
+
+pub type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Reads `socket` until the server's close frame: its code and reason, or `None` if
+/// the connection ended without one.
+pub async fn close_frame(socket: &mut RawSocket) -> Option<(u16, String)> {
+    within(async {
+        while let Some(next) = socket.next().await {
+            match next {
+                Ok(Message::Close(frame)) => {
+                    return frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                }
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
 }
