@@ -471,15 +471,32 @@ fn open_locked(path: &Path) -> Result<File, Error> {
     })
 }
 
-/// Takes the exclusive advisory lock on `file` without waiting.
+/// Takes the exclusive advisory lock on `file`, waiting at most [`LOCK_PATIENCE`].
+///
+/// Not a single try: a lock can be held for a moment by a process that is not a
+/// writer at all. When any thread of a process forks (to spawn a child), the child
+/// shares every open file and so every lock until it execs; a log closed and reopened
+/// during that window would look locked. Real writers hold the lock far longer.
 fn lock(file: &File, path: &Path) -> Result<(), Error> {
-    file.try_lock().map_err(|e| match e {
-        TryLockError::WouldBlock => Error::Locked {
-            path: path.to_path_buf(),
-        },
-        TryLockError::Error(e) => Error::io(path, e),
-    })
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(path, e)),
+        }
+    }
 }
+
+/// How long [`lock`] retries a lock held by someone else.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Whether `path` still names the file `file` has open.
 #[cfg(unix)]

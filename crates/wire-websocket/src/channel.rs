@@ -1,7 +1,7 @@
 //! [`WebSocketChannel`]: one WebSocket connection as a wiredb [`Channel`].
 //!
-//! The same code serves both ends: the server wraps axum's `WebSocket`, the client a
-//! tokio-tungstenite stream. Binary messages are y-protocols frames; text messages are
+//! The same code serves both ends: the server wraps a tokio-tungstenite stream over the
+//! upgraded HTTP connection, the client one over its TCP connection. Binary messages are y-protocols frames; text messages are
 //! a protocol error (y-websocket never sends them); pings and pongs are keepalive.
 //!
 //! The socket is split into a read half and a write half, each behind its own async
@@ -19,6 +19,9 @@ use tokio::time::Instant;
 use wiredb::{Channel, CloseKind, CloseReason, Error, Result};
 
 use crate::message::{Incoming, WsError, WsMessage};
+
+/// How long closing may wait for the peer to take the close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Keepalive of a connection: a ping after `interval` of silence from the peer, and
 /// the connection is dropped when nothing at all arrives within `timeout` of that ping.
@@ -128,9 +131,13 @@ where
         }
         lock(&self.liveness).ping_sent = Some(Instant::now());
         // A writer stuck on a peer that does not read holds the lock; the ping is then
-        // skipped, and the timeout above still drops that peer.
+        // skipped, and the timeout above still drops that peer. A ping that cannot be
+        // written (the peer's receive window is full) is the same silence.
         if let Ok(mut writer) = self.writer.try_lock() {
-            writer.send(M::ping()).await.map_err(E::into_wiredb)?;
+            match tokio::time::timeout(keepalive.timeout, writer.send(M::ping())).await {
+                Ok(sent) => sent.map_err(E::into_wiredb)?,
+                Err(_) => return Err(Error::transport(KeepAliveTimeout(keepalive.timeout))),
+            }
         }
         Ok(())
     }
@@ -213,16 +220,18 @@ where
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let mut writer = self.writer.lock().await;
-        // The peer may already be gone; a close that cannot be delivered is not an
-        // error worth reporting.
-        let _ = writer
-            .send(M::close(
-                close_code(reason.kind),
-                truncate_reason(&reason.message),
-            ))
-            .await;
-        let _ = writer.close().await;
+        let message = M::close(close_code(reason.kind), truncate_reason(&reason.message));
+        // The peer may already be gone, or have stopped reading (then the close frame
+        // waits behind unsent data forever): a close that cannot be delivered within
+        // the limit is abandoned, and dropping the channel drops the connection.
+        let closing = async {
+            let mut writer = self.writer.lock().await;
+            let _ = writer.send(message).await;
+            let _ = writer.close().await;
+        };
+        if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
+            tracing::debug!(peer = %self.id, "close frame not delivered in time; dropping the connection");
+        }
         Ok(())
     }
 }

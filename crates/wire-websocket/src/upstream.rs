@@ -14,8 +14,9 @@ use crate::client::{AsyncWebSocketClient, ClientConfig};
 /// hub come down to the local peers.
 ///
 /// Opening a room waits until the upstream room is synced, so the first local client
-/// already gets the hub's content; an unreachable hub fails the open (the joining
-/// client is disconnected with the error). Later drops reconnect with the client's
+/// already gets the hub's content; a hub that is unreachable, or not synced within the
+/// client's `connect_timeout`, fails the open (the joining client is disconnected with
+/// the error). Later drops reconnect with the client's
 /// backoff. Combine with other hooks (files) through a `Vec<Arc<dyn RoomHooks>>`.
 ///
 /// ```
@@ -61,7 +62,21 @@ impl RoomHooks for Upstream {
                 AsyncWebSocketClient::connect(&url, Some(room.doc().clone()), self.config.clone())
                     .await
                     .map_err(wiredb::Error::hook)?;
-            client.synced().await.map_err(wiredb::Error::hook)?;
+            // The client retries a hub that accepts and then drops it; the open must
+            // not wait for it forever (every joiner of the room waits on the open).
+            let limit = self.config.connect_timeout;
+            let closing = room.closing();
+            let synced = tokio::select! {
+                synced = tokio::time::timeout(limit, client.synced()) => match synced {
+                    Ok(synced) => synced.map_err(wiredb::Error::hook),
+                    Err(_) => Err(wiredb::Error::hook(format!("{url}: not synced within {limit:?}"))),
+                },
+                () = closing.cancelled() => Err(wiredb::Error::RoomClosing),
+            };
+            if let Err(error) = synced {
+                let _ = client.close().await;
+                return Err(error);
+            }
             tracing::info!(room = room.id(), %url, "room connected upstream");
             self.clients()
                 .insert(room.id().to_owned(), Arc::new(client));

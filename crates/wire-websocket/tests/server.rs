@@ -335,9 +335,11 @@ async fn graceful_shutdown_closes_every_socket_with_going_away_and_runs_close_ho
 
 #[tokio::test]
 async fn a_peer_that_stops_answering_pings_is_dropped() {
+    // Margins wide enough for a loaded 2-core machine: the healthy client answers
+    // within milliseconds, and has a full second to do so.
     let config = ServerConfig::default().keepalive(Some(KeepAlive {
-        interval: Duration::from_millis(100),
-        timeout: Duration::from_millis(200),
+        interval: Duration::from_millis(200),
+        timeout: Duration::from_secs(1),
     }));
     let server = start_with(config).await;
     let url = format!("{}/ping", server.url());
@@ -348,7 +350,8 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
     let room = server.server().manager().room("ping").unwrap();
     eventually("both joined", || room.peer_count() == 2).await;
     eventually("silent peer dropped", || room.peer_count() == 1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Several ping rounds later the healthy client is still there.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(room.peer_count(), 1, "the healthy client was dropped too");
     assert_eq!(healthy.state(), SyncState::Synced);
     server.shutdown().await.unwrap();
@@ -401,7 +404,7 @@ async fn without_reconnect_a_drop_ends_the_client() {
     within(client.synced()).await.unwrap();
     server.shutdown().await.unwrap();
     eventually("client closed", || client.state() == SyncState::Closed).await;
-    assert!(client.synced().await.is_err());
+    assert!(within(client.synced()).await.is_err());
 }
 
 #[tokio::test]
@@ -505,4 +508,30 @@ async fn edge_servers_sharing_an_upstream_hub_converge() {
         edge.shutdown().await.unwrap();
     }
     hub.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_kicked_and_shutdown_still_completes() {
+    let config = ServerConfig::default().manager(
+        wiredb::ManagerConfig::default().room(wiredb::RoomConfig::default().peer_queue_capacity(8)),
+    );
+    let server = start_with(config).await;
+    let url = format!("{}/stalled", server.url());
+    // Never reads: its socket buffers fill, then its queue, then it is kicked, and the
+    // close frame can never be delivered.
+    let (_stalled, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let writer = client(&url).await;
+    let room = server.server().manager().room("stalled").unwrap();
+    eventually("both joined", || room.peer_count() == 2).await;
+    let chunk = "x".repeat(64 * 1024);
+    for _ in 0..200 {
+        push_text(writer.doc(), &chunk);
+        if room.peer_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eventually("stalled peer kicked", || room.peer_count() == 1).await;
+    // Shutdown must not wait forever on the stalled socket's close frame.
+    within(server.shutdown()).await.unwrap();
 }

@@ -35,24 +35,15 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), CliError> {
         )
         .into());
     }
+    // Replayed by wire-file, which guards yrs against the malformed records it
+    // would panic on, and names the record that is wrong.
+    let (state, _) = wire_file::merge::document_state(&parsed.records)
+        .map_err(|e| format!("{}: {e}", args.file.display()))?;
     let doc = Doc::new();
-    {
-        let mut txn = doc.transact_mut();
-        for (index, record) in parsed.records.iter().enumerate() {
-            let update = Update::decode_v1(record).map_err(|e| {
-                format!(
-                    "{}: record {index} is not a Yjs update: {e}",
-                    args.file.display()
-                )
-            })?;
-            txn.apply_update(update).map_err(|e| {
-                format!(
-                    "{}: record {index} cannot be applied: {e}",
-                    args.file.display()
-                )
-            })?;
-        }
-    }
+    let update = Update::decode_v1(&state).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    doc.transact_mut()
+        .apply_update(update)
+        .map_err(|e| format!("{}: {e}", args.file.display()))?;
     let roots = render::roots(&doc);
     let clients = render::client_ids(&doc);
     if args.json {

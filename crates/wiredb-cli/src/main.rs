@@ -45,12 +45,17 @@ pub(crate) type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    install_panic_hook();
+    let outcome = std::panic::catch_unwind(|| match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Squash(args) => squash::run(args),
         Command::Dump(args) => dump::run(args),
-    };
+    });
+    let result = outcome.unwrap_or_else(|_| {
+        let message = last_panic().unwrap_or_else(|| "unknown panic".to_owned());
+        Err(format!("internal error (please report it): {message}").into())
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -58,6 +63,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// yrs panics on some malformed input; the libraries catch those panics and turn them
+/// into errors (a bad file is one error line, a bad peer is dropped). The default hook
+/// would still print each one with a backtrace, so this one logs a single line instead
+/// (visible with `serve`'s logging) and keeps the message for `main`, which reports an
+/// uncaught panic as one error line too.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info.to_string().replace('\n', " ");
+        tracing::warn!(%message, "panic");
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(message);
+        }
+    }));
+}
+
+fn last_panic() -> Option<String> {
+    LAST_PANIC.lock().ok().and_then(|last| last.clone())
 }
 
 /// `error: cause: cause`, skipping causes already quoted by their parent's message.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use wire_file::{Durability, UpdateLog, merge_records};
+use wire_file::{Durability, UpdateLog};
 
 use crate::CliError;
 
@@ -20,7 +20,10 @@ pub(crate) fn run(args: SquashArgs) -> Result<(), CliError> {
     // Takes the file's lock: a running server that has this room open makes this fail
     // with "locked" rather than racing its appends.
     let (mut log, records) = UpdateLog::open(&args.file, Durability::Fsync)?;
-    let merged = merge_records(&records)?;
+    // Replayed into a document and re-encoded (deleted content garbage-collected),
+    // as the file clients squash; not `merge_records`, which keeps every deleted
+    // character and grows quadratically with the record count.
+    let merged = wire_file::merge::squashed_state(&records)?;
     let stats = log.squash(&merged)?;
     println!(
         "{}: {} records, {} bytes -> 1 record, {} bytes",

@@ -65,12 +65,22 @@ pub trait RoomHooks: Send + Sync + 'static {
 /// No hooks: rooms live in memory only.
 impl RoomHooks for () {}
 
-/// Several hooks: opened in order, closed in reverse order.
+/// Several hooks: opened in order, closed in reverse order. If one fails to open, the
+/// ones already opened are closed again (in reverse order) before the error is
+/// returned, so that nothing they acquired (a file lock, a connection) outlives the
+/// failed open.
 impl RoomHooks for Vec<Arc<dyn RoomHooks>> {
     fn on_open<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            for hooks in self {
-                hooks.on_open(room).await?;
+            for (opened, hooks) in self.iter().enumerate() {
+                if let Err(error) = hooks.on_open(room).await {
+                    for undo in self[..opened].iter().rev() {
+                        if let Err(undo_error) = undo.on_close(room).await {
+                            tracing::warn!(room = room.id(), error = %undo_error, "closing hook failed while undoing a failed open");
+                        }
+                    }
+                    return Err(error);
+                }
             }
             Ok(())
         })
@@ -241,6 +251,10 @@ impl RoomManager {
         };
         let opened = cell
             .get_or_try_init(|| async {
+                // A room must not open once shutdown has begun: nothing would close it.
+                if self.inner.shutdown.is_cancelled() {
+                    return Err(Error::RoomClosing);
+                }
                 let room = Room::new(id, self.inner.config.room.clone());
                 self.inner.hooks.on_open(&room).await?;
                 tracing::info!(room = id, "room opened");
@@ -300,7 +314,7 @@ impl RoomManager {
     /// of it. New joins fail with [`Error::RoomClosing`]. Idempotent.
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
-        let closing: Vec<(String, Option<Room>, CancellationToken)> = {
+        let closing: Vec<(String, Arc<OnceCell<Room>>, CancellationToken)> = {
             let mut rooms = self.inner.rooms();
             rooms
                 .iter_mut()
@@ -308,7 +322,7 @@ impl RoomManager {
                 .map(|(id, slot)| {
                     let done = CancellationToken::new();
                     slot.closed = Some(done.clone());
-                    (id.clone(), slot.cell.get().cloned(), done)
+                    (id.clone(), slot.cell.clone(), done)
                 })
                 .collect()
         };
@@ -368,12 +382,25 @@ async fn close_when_idle(inner: Arc<ManagerInner>, id: String, epoch: u64) {
         }
         let done = CancellationToken::new();
         slot.closed = Some(done.clone());
-        (slot.cell.get().cloned(), done)
+        (slot.cell.clone(), done)
     };
     finish_close(&inner, &id, room, done).await;
 }
 
-async fn finish_close(inner: &ManagerInner, id: &str, room: Option<Room>, done: CancellationToken) {
+async fn finish_close(
+    inner: &ManagerInner,
+    id: &str,
+    cell: Arc<OnceCell<Room>>,
+    done: CancellationToken,
+) {
+    // A room still opening (its hooks loading a file) is waited for, then closed like
+    // any other: returning early would leave it open with nobody to close it. If it is
+    // not opening, this claims the cell so that it never will.
+    let room = cell
+        .get_or_try_init(|| async { Err::<Room, Error>(Error::RoomClosing) })
+        .await
+        .ok()
+        .cloned();
     if let Some(room) = room {
         room.close().await;
         if let Err(error) = inner.hooks.on_close(&room).await {

@@ -50,6 +50,10 @@ pub(super) async fn run(inner: Arc<Inner>, first: ClientChannel) {
         tracing::debug!(url = %inner.url, "connected");
 
         let ended = follow_connection(&inner, &provider, &mut attempt).await;
+        // Not connected any more, whatever comes next: `state()` and `push()` must not
+        // report the dead provider's `Closed` while a reconnection is pending.
+        inner.link.send_replace(Link::Connecting);
+        drop(provider);
         forget_remote_awareness(&inner.awareness);
         if inner.closing.load(Ordering::Acquire) || inner.stop.is_cancelled() {
             return close_link(&inner, None);

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use yrs::sync::Awareness;
-use yrs::{ClientID, Doc, Transact};
+use yrs::{ClientID, Doc, Origin, Transact};
 
 use crate::channel::{Channel, CloseReason};
 use crate::error::{Error, Result};
@@ -274,6 +274,14 @@ impl Room {
             let queue = queue.clone();
             async move { write_peer(&*channel, &queue, max_batch).await }
         });
+        // If this future is dropped before the end (a caller's timeout or select), the
+        // guard still takes the peer out of the fan-out and stops its writer.
+        let _registration = Registration {
+            peers: &self.inner.peers,
+            origin: origin.clone(),
+            queue: queue.clone(),
+            writer: writer.abort_handle(),
+        };
         let mut awareness_ids = HashSet::new();
         let mut writer_done = false;
         let result = tokio::select! {
@@ -347,6 +355,23 @@ impl Room {
         for id in ids {
             awareness.remove_state(*id);
         }
+    }
+}
+
+/// A peer's place in the room, given up when dropped: out of the fan-out, queue
+/// closed, writer stopped. Idempotent with the orderly teardown of `serve_with`.
+struct Registration<'a> {
+    peers: &'a Peers,
+    origin: Origin,
+    queue: Arc<PeerQueue>,
+    writer: tokio::task::AbortHandle,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.peers.remove(&self.origin);
+        self.queue.close();
+        self.writer.abort();
     }
 }
 

@@ -1,0 +1,122 @@
+//! Rooms and hooks at the edges: a room still opening when shutdown begins, a list of
+//! hooks of which one fails to open, a peer whose serving future is dropped.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use wiredb::channel::memory;
+use wiredb::{BoxFuture, Error, ManagerConfig, Room, RoomConfig, RoomHooks, RoomManager};
+
+#[derive(Default)]
+struct Counts {
+    opened: AtomicUsize,
+    closed: AtomicUsize,
+}
+
+/// Counts opens and closes; opening takes `open_delay` and fails if `fail` is set.
+struct Hook {
+    counts: Arc<Counts>,
+    open_delay: Duration,
+    fail: bool,
+}
+
+impl Hook {
+    fn counted(open_delay: Duration, fail: bool) -> (Arc<Counts>, Arc<dyn RoomHooks>) {
+        let counts = Arc::new(Counts::default());
+        let hook = Hook {
+            counts: counts.clone(),
+            open_delay,
+            fail,
+        };
+        (counts, Arc::new(hook))
+    }
+}
+
+impl RoomHooks for Hook {
+    fn on_open<'a>(&'a self, _room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
+        Box::pin(async move {
+            tokio::time::sleep(self.open_delay).await;
+            if self.fail {
+                return Err(Error::hook("upstream unreachable"));
+            }
+            self.counts.opened.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+
+    fn on_close<'a>(&'a self, _room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
+        self.counts.closed.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_while_a_room_opens_still_closes_it() {
+    let (counts, hook) = Hook::counted(Duration::from_secs(1), false);
+    let manager = RoomManager::with_shared_hooks(hook, ManagerConfig::default());
+    let joining = {
+        let manager = manager.clone();
+        tokio::spawn(async move { manager.join("slow").await })
+    };
+    // Let the join reach the hook, then shut down while it is still opening.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    manager.shutdown().await;
+    assert_eq!(counts.opened.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        counts.closed.load(Ordering::SeqCst),
+        1,
+        "the opening room was never closed"
+    );
+    // The joiner got the room, already closing (or was refused): either way no
+    // room is left behind.
+    let lease = joining.await.unwrap();
+    if let Ok(lease) = lease {
+        assert!(lease.room().is_closing());
+    }
+    assert_eq!(manager.room_count(), 0);
+    assert!(matches!(
+        manager.join("late").await,
+        Err(Error::RoomClosing)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_hook_undoes_the_hooks_opened_before_it() {
+    let (first, first_hook) = Hook::counted(Duration::ZERO, false);
+    let (second, second_hook) = Hook::counted(Duration::ZERO, false);
+    let (_, failing) = Hook::counted(Duration::ZERO, true);
+    let hooks: Vec<Arc<dyn RoomHooks>> = vec![first_hook, second_hook, failing];
+    let manager = RoomManager::new(hooks, ManagerConfig::default());
+    let joined = manager.join("doomed").await;
+    assert!(
+        matches!(joined, Err(Error::Hook(_))),
+        "the failing hook's error is returned"
+    );
+    for counts in [&first, &second] {
+        assert_eq!(counts.opened.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            counts.closed.load(Ordering::SeqCst),
+            1,
+            "an opened hook was not undone"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_whose_serving_is_cancelled_leaves_the_room() {
+    let room = Room::new("r", RoomConfig::default());
+    let (server_end, _client_end) = memory::pair("server", "client");
+    // A caller's timeout drops the serving future mid-way.
+    let served = tokio::time::timeout(Duration::from_millis(50), room.serve(server_end)).await;
+    assert!(
+        served.is_err(),
+        "the peer never sent anything, so serving cannot end by itself"
+    );
+    assert_eq!(
+        room.peer_count(),
+        0,
+        "the cancelled peer is still in the fan-out"
+    );
+}
