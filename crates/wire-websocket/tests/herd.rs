@@ -58,8 +58,14 @@ async fn five_hundred_clients_join_one_new_room_at_once() {
         clients.iter().all(|c| text_of(c.doc()) == "to everyone")
     })
     .await;
-    for client in &clients {
-        client.close().await.unwrap();
+    for (i, client) in clients.iter().enumerate() {
+        tokio::time::timeout(PATIENCE, client.close())
+            .await
+            .unwrap_or_else(|_| panic!("client {i} did not close"))
+            .unwrap();
     }
-    server.shutdown().await.unwrap();
+    tokio::time::timeout(PATIENCE, server.shutdown())
+        .await
+        .expect("server shutdown hung")
+        .unwrap();
 }
