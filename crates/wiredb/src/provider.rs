@@ -24,6 +24,9 @@ use crate::protocol::{Connection, Event, encode_awareness, encode_update};
 /// providers). Never hold its lock across an `.await`.
 pub type SharedAwareness = Arc<Mutex<Awareness>>;
 
+/// How long [`Provider::close`] waits for the frames already queued to be sent.
+const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Settings of a [`Provider`].
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
@@ -336,13 +339,22 @@ impl Provider {
         self.shared.connection().held_count()
     }
 
-    /// Sends every frame already queued, closes the channel and waits for the
-    /// background task. Changes held by `auto_push = false` stay held (they are in
+    /// Sends every frame already queued (waiting at most 5 s for a peer that does
+    /// not take them), closes the channel and waits for the background task. Changes held by `auto_push = false` stay held (they are in
     /// the doc; the next connection's handshake carries them).
     pub async fn close(&self) -> Result<()> {
         let (ack, acked) = oneshot::channel();
-        if self.shared.push.outgoing.send(Outgoing::Close(ack)).is_ok() {
-            let _ = acked.await;
+        if self.shared.push.outgoing.send(Outgoing::Close(ack)).is_ok()
+            && tokio::time::timeout(CLOSE_FLUSH_LIMIT, acked)
+                .await
+                .is_err()
+        {
+            // The peer is not taking what we send (it stopped reading, or the link
+            // stalled): closing must not wait for it forever.
+            tracing::warn!(
+                "queued frames not sent within {CLOSE_FLUSH_LIMIT:?}; closing without them"
+            );
+            self.stop.cancel();
         }
         self.wait().await
     }

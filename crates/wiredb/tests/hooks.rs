@@ -1,5 +1,6 @@
-//! Rooms and hooks at the edges: a room still opening when shutdown begins, a list of
-//! hooks of which one fails to open, a peer whose serving future is dropped.
+//! Rooms, hooks and providers at the edges: a room still opening when shutdown
+//! begins, a list of hooks of which one fails to open, a peer whose serving future is
+//! dropped, a provider closing while its peer takes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -7,7 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wiredb::channel::memory;
-use wiredb::{BoxFuture, Error, ManagerConfig, Room, RoomConfig, RoomHooks, RoomManager};
+use wiredb::{
+    BoxFuture, Error, ManagerConfig, Provider, ProviderConfig, Room, RoomConfig, RoomHooks,
+    RoomManager,
+};
+use yrs::{Doc, Text, Transact};
 
 #[derive(Default)]
 struct Counts {
@@ -118,5 +123,22 @@ async fn a_peer_whose_serving_is_cancelled_leaves_the_room() {
         room.peer_count(),
         0,
         "the cancelled peer is still in the fan-out"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn closing_a_provider_whose_peer_takes_nothing_still_ends() {
+    // Room for one frame, and the other end is never read.
+    let (client_end, _stalled_peer) = memory::pair_with_capacity("client", "peer", 1);
+    let doc = Doc::new();
+    let provider = Provider::spawn(doc.clone(), client_end, ProviderConfig::default());
+    let text = doc.get_or_insert_text("text");
+    for _ in 0..10 {
+        text.push(&mut doc.transact_mut(), "x");
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(60), provider.close()).await;
+    assert!(
+        closed.is_ok(),
+        "close waited forever for a peer that does not read"
     );
 }
