@@ -151,7 +151,9 @@ where
             tokio::select! {
                 message = reader.next() => return message.map(|m| m.map_err(E::into_wiredb)),
                 () = tokio::time::sleep_until(deadline) => {
-                    if let Err(error) = self.keepalive_due(keepalive).await {
+                    // Boxed: a ping is rare, and its future (a timer and a send)
+                    // would otherwise enlarge every idle connection's task.
+                    if let Err(error) = Box::pin(self.keepalive_due(keepalive)).await {
                         return Some(Err(error));
                     }
                 }

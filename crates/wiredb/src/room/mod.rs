@@ -305,7 +305,9 @@ impl Room {
 
         self.inner.peers.remove(&origin);
         self.forget_awareness(&awareness_ids);
-        let _ = channel.close(CloseReason::for_result(&result)).await;
+        // Boxed: closing happens once, and its future would otherwise be reserved in
+        // every peer's task for the connection's whole life.
+        let _ = Box::pin(channel.close(CloseReason::for_result(&result))).await;
         match &result {
             Ok(()) => tracing::debug!(room = %self.id(), peer = channel.id(), "peer left"),
             Err(Error::RoomClosing) => {}
