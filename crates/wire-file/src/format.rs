@@ -135,7 +135,8 @@ impl ParsedLog<'_> {
 }
 
 /// The incomplete record at the end of a log: what a crash in the middle of an
-/// append leaves behind.
+/// append leaves behind (or a zero-length record, which ends the data: see
+/// [`parse`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TornTail {
     /// Where the incomplete record starts (equal to
@@ -156,7 +157,10 @@ pub struct TornTail {
 /// record whose length prefix or payload runs past the end of the data is
 /// reported in [`ParsedLog::torn`] rather than as an error, so that the
 /// caller can keep every whole record before it. A declared length is never
-/// used to allocate, so an absurd one (say 2⁶⁰) is just a torn tail.
+/// used to allocate, so an absurd one (say 2⁶⁰) is just a torn tail. A
+/// zero-length record ends the data as Python `wire_file` reads it: it and
+/// everything after it are the torn tail (a zero-filled tail is what a power
+/// loss leaves of an append that had not reached the disk).
 ///
 /// # Errors
 ///
@@ -219,15 +223,18 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedLog<'_>, Error> {
             }
         };
         let payload = &rest[prefix_len..];
-        // Compare in u64 so a huge declared length is never cast down.
-        if declared > payload.len() as u64 {
+        // Compare in u64 so a huge declared length is never cast down. A
+        // zero length ends the data too: no writer puts an empty record in a
+        // log, Python `wire_file` stops reading there, and a run of zero bytes
+        // is what a power loss can leave where an append had not reached the
+        // disk yet. Reading on would make records after it visible to us but
+        // not to Python.
+        if declared == 0 || declared > payload.len() as u64 {
             torn = Some(tail(Some(declared)));
             break;
         }
         let len = declared as usize; // fits: it is at most payload.len()
-        if len > 0 {
-            records.push(&payload[..len]);
-        }
+        records.push(&payload[..len]);
         pos += prefix_len + len;
     }
 
@@ -382,7 +389,7 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let updates: Vec<Vec<u8>> = (0..300usize).map(|n| vec![n as u8; n]).collect();
+        let updates: Vec<Vec<u8>> = (1..300usize).map(|n| vec![n as u8; n]).collect();
         let mut bytes = encode_header();
         for update in &updates {
             encode_record(update, &mut bytes);
@@ -390,9 +397,27 @@ mod tests {
         let log = parse(&bytes).unwrap();
         assert_eq!(log.torn, None);
         assert_eq!(log.valid_len, bytes.len());
-        // The zero-length one is skipped.
         assert_eq!(log.records.len(), 299);
-        assert!(log.records.iter().zip(&updates[1..]).all(|(a, b)| a == b));
+        assert!(log.records.iter().zip(&updates).all(|(a, b)| a == b));
+    }
+
+    #[test]
+    fn a_zero_length_record_ends_the_data_as_in_python() {
+        let mut bytes = encode_header();
+        encode_record(b"keep me", &mut bytes);
+        let valid = bytes.len();
+        // A zero-filled tail (power loss), and one with a record after it,
+        // which Python `wire_file` would not read either.
+        for tail in [&[0u8; 64][..], &[0, 2, b'h', b'i'][..]] {
+            let mut data = bytes.clone();
+            data.extend_from_slice(tail);
+            let log = parse(&data).unwrap();
+            assert_eq!(log.records, [&b"keep me"[..]]);
+            assert_eq!(log.valid_len, valid);
+            let torn = log.torn.unwrap();
+            assert_eq!((torn.offset, torn.declared_len), (valid, Some(0)));
+            assert_eq!(torn.available, tail.len());
+        }
     }
 
     #[test]

@@ -141,6 +141,24 @@ impl UpdateLog {
         path: impl AsRef<Path>,
         durability: Durability,
     ) -> Result<(UpdateLog, Vec<Vec<u8>>), Error> {
+        let (log, records, ()) = Self::open_checked(path, durability, |_| Ok(()))?;
+        Ok((log, records))
+    }
+
+    /// [`UpdateLog::open`], with `check` run on the records *before* anything
+    /// is written: a torn tail is cut, and a new file's header written, only
+    /// once `check` has accepted them. A file whose records `check` refuses
+    /// (say, one that yrs cannot decode) is thus left byte-for-byte untouched,
+    /// torn tail and all, for a person to look at.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`UpdateLog::open`], and whatever `check` returns.
+    pub fn open_checked<T>(
+        path: impl AsRef<Path>,
+        durability: Durability,
+        check: impl FnOnce(&[Vec<u8>]) -> Result<T, Error>,
+    ) -> Result<(UpdateLog, Vec<Vec<u8>>, T), Error> {
         let path = path.as_ref();
         let file = open_locked(path)?;
         let mut bytes = Vec::new();
@@ -149,6 +167,10 @@ impl UpdateLog {
             .map_err(|e| Error::io(path, e))?;
         let parsed = format::parse(&bytes).map_err(|e| e.at_path(path))?;
         let records: Vec<Vec<u8>> = parsed.records.iter().map(|r| r.to_vec()).collect();
+        let checked = check(&records)?;
+        // The lock is held: a temp file of an earlier squash can only be the
+        // leftover of a process that crashed mid-squash.
+        remove_stale_temp_files(path);
 
         let mut log = UpdateLog {
             file,
@@ -185,7 +207,7 @@ impl UpdateLog {
             sync_dir(&parent_dir(path))?;
         }
 
-        Ok((log, records))
+        Ok((log, records, checked))
     }
 
     /// Appends every non-empty update of `updates` as one record each, with a
@@ -336,10 +358,13 @@ impl UpdateLog {
             .create_new(true)
             .open(temp)
             .map_err(|e| Error::io(temp, e))?;
+        // The new file keeps the old one's mode: a log made private (0600)
+        // must not come out of a squash readable by everyone (umask default).
+        let mode = self.file.metadata().map(|m| m.permissions());
         let replaced = lock(&file, temp)
             .and_then(|()| {
-                (&file)
-                    .write_all(&content)
+                mode.and_then(|mode| file.set_permissions(mode))
+                    .and_then(|()| (&file).write_all(&content))
                     .and_then(|()| file.sync_all())
                     .map_err(|e| Error::io(temp, e))
             })
@@ -537,6 +562,37 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> Result<(), Error> {
     Ok(())
+}
+
+/// Removes the temp files a crash in the middle of a squash of `target` left
+/// behind (see [`temp_path`]). Called with `target`'s lock held, so that no
+/// squash of it can be running. Best effort: a leftover costs disk space,
+/// not data, so failing to remove one is only logged.
+fn remove_stale_temp_files(target: &Path) {
+    let Some(name) = target.file_name() else {
+        return;
+    };
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".tmp-");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let dir = parent_dir(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let stale = entry.path();
+        match std::fs::remove_file(&stale) {
+            Ok(()) => tracing::warn!(
+                path = %stale.display(),
+                "removed the temp file of a squash that did not finish (a crash?)"
+            ),
+            Err(error) => tracing::debug!(path = %stale.display(), %error, "cannot remove stale temp file"),
+        }
+    }
 }
 
 /// A fresh temp-file path next to `target`: `.{name}.tmp-{pid}-{n}`.
@@ -977,6 +1033,37 @@ mod tests {
         let prefix = format!(".room_updates.y.tmp-{}-", std::process::id());
         assert!(name.starts_with(&prefix), "{name}");
         assert_eq!(temp_path(Path::new("x.y")).parent(), Some(Path::new(".")));
+    }
+
+    #[test]
+    fn a_crashed_squash_leaves_no_temp_file_after_the_next_open() {
+        let (dir, path) = setup();
+        drop(open(&path));
+        // What a process killed between creating and renaming its temp file
+        // leaves, next to another log's temp file, which must stay.
+        let stale = dir.path().join(".room_updates.y.tmp-4242-7");
+        let other = dir.path().join(".other_updates.y.tmp-4242-7");
+        fs::write(&stale, b"0.0.1\0half").unwrap();
+        fs::write(&other, b"0.0.1\0").unwrap();
+        let (_log, records) = open(&path);
+        assert!(records.is_empty());
+        assert!(!stale.exists());
+        assert!(other.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn squash_keeps_the_file_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, path) = setup();
+        let (mut log, _) = open(&path);
+        log.append(text_updates(&["a", "b"])).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let merged = log.read_records().unwrap();
+        log.squash(&crate::merge::squashed_state(&merged).unwrap())
+            .unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     /// Random batches, random reopens, random crashes mid-append (simulated

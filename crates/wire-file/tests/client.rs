@@ -384,19 +384,24 @@ async fn a_record_yrs_rejects_is_refused_and_left_untouched() {
     .await;
     let mut bytes = std::fs::read(&path).unwrap();
     format::encode_record(&[0xff, 0xff, 0xff, 0x01], &mut bytes);
-    std::fs::write(&path, &bytes).unwrap();
-    for config in [
-        FileClientConfig::default(),
-        FileClientConfig::default().squash(true),
-    ] {
-        let err = AsyncFileClient::open(&path, None, config)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, Error::Decode { index: 1, path: Some(p), .. } if p == &path),
-            "{err:?}"
-        );
-        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    let mut torn_too = bytes.clone();
+    // Then a torn tail: the file must not be repaired before it is refused.
+    torn_too.extend_from_slice(&[40, 1, 2, 3]);
+    for content in [bytes, torn_too] {
+        std::fs::write(&path, &content).unwrap();
+        for config in [
+            FileClientConfig::default(),
+            FileClientConfig::default().squash(true),
+        ] {
+            let err = AsyncFileClient::open(&path, None, config)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Decode { index: 1, path: Some(p), .. } if p == &path),
+                "{err:?}"
+            );
+            assert_eq!(std::fs::read(&path).unwrap(), content);
+        }
     }
 }
 

@@ -12,6 +12,11 @@ use tokio::time::Instant;
 /// hammer a full disk.
 pub(crate) const RETRY_DELAY: Duration = Duration::from_secs(1);
 
+/// The longest delay kept: `Instant + Duration` panics on overflow, and a
+/// user saying "never" with `Duration::MAX` means "not before close()", which
+/// a century is, in practice.
+const LONGEST_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The two delays that decide when a batch is written.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timing {
@@ -25,9 +30,10 @@ impl Timing {
     /// The timing for these options; a `max_write_wait` shorter than the
     /// delay would make the delay meaningless, so the delay wins.
     pub(crate) fn new(write_delay: Duration, max_write_wait: Duration) -> Self {
+        let write_delay = write_delay.min(LONGEST_DELAY);
         Timing {
             write_delay,
-            max_wait: max_write_wait.max(write_delay),
+            max_wait: max_write_wait.min(LONGEST_DELAY).max(write_delay),
         }
     }
 }
@@ -99,6 +105,16 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_delay_of_duration_max_means_not_before_close() {
+        let timing = Timing::new(Duration::MAX, Duration::MAX);
+        let t0 = Instant::now();
+        let mut batch = Batch::default();
+        batch.push(vec![1], t0);
+        let deadline = batch.deadline(&timing).unwrap();
+        assert!(deadline >= t0 + Duration::from_secs(365 * 24 * 3600));
+    }
 
     #[test]
     fn empty_batch_has_no_deadline() {

@@ -387,9 +387,13 @@ async fn shut_down(
 /// Opens the log, squashes it if asked, and merges its records into the
 /// content to load. Blocking.
 fn load(path: &Path, durability: Durability, squash: bool) -> Result<Loaded, Error> {
-    let (mut log, records) = UpdateLog::open(path, durability)?;
+    // Decoded before the log repairs anything: a file yrs refuses is left as
+    // it is, torn tail included.
+    let (mut log, records, (content, state)) =
+        UpdateLog::open_checked(path, durability, |records| {
+            merge::document_state(records).map_err(|e| e.at_path(path))
+        })?;
     let count = records.len();
-    let (content, state) = merge::document_state(&records).map_err(|e| e.at_path(path))?;
     drop(records);
     // One record is squashed already (Python rewrites it anyway).
     let squashed = squash && count > 1;
