@@ -235,7 +235,9 @@ async fn run_server(listener: TcpListener, rooms: RoomManager, mut stop: oneshot
         }
     }
     drop(listener);
-    rooms.shutdown().await;
+    if let Err(error) = rooms.shutdown().await {
+        println!("shutdown: {error}"); // a room's closing hook failed
+    }
     while connections.join_next().await.is_some() {}
 }
 

@@ -94,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     editor.close().await?;
     viewer.close().await?;
     // Rooms first (close frames, hooks flushed), then the HTTP server.
-    collab.shutdown().await;
+    collab.shutdown().await?;
     let _ = stop.send(());
     serving.await??;
     Ok(())

@@ -550,6 +550,26 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// Creates `dir` (and its missing ancestors) so that it survives a power
+/// loss: each new directory's entry is synced in its parent, else the logs
+/// synced inside it could vanish with it.
+pub(crate) fn create_dir_durably(dir: &Path) -> Result<(), Error> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        missing.push(d.to_path_buf());
+        at = d.parent();
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for created in missing.iter().rev() {
+        sync_dir(&parent_dir(created))?;
+    }
+    Ok(())
+}
+
 /// Makes the creation or renaming of an entry in `dir` durable.
 #[cfg(unix)]
 fn sync_dir(dir: &Path) -> Result<(), Error> {
@@ -590,7 +610,9 @@ fn remove_stale_temp_files(target: &Path) {
                 path = %stale.display(),
                 "removed the temp file of a squash that did not finish (a crash?)"
             ),
-            Err(error) => tracing::debug!(path = %stale.display(), %error, "cannot remove stale temp file"),
+            Err(error) => {
+                tracing::debug!(path = %stale.display(), %error, "cannot remove stale temp file")
+            }
         }
     }
 }
@@ -1033,6 +1055,21 @@ mod tests {
         let prefix = format!(".room_updates.y.tmp-{}-", std::process::id());
         assert!(name.starts_with(&prefix), "{name}");
         assert_eq!(temp_path(Path::new("x.y")).parent(), Some(Path::new(".")));
+    }
+
+    #[test]
+    fn nested_directories_are_created_once_and_then_left_alone() {
+        let (dir, _) = setup();
+        let nested = dir.path().join("a").join("b");
+        create_dir_durably(&nested).unwrap();
+        assert!(nested.is_dir());
+        create_dir_durably(&nested).unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(matches!(
+            create_dir_durably(&file.join("x")),
+            Err(Error::Io { .. })
+        ));
     }
 
     #[test]

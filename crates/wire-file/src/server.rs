@@ -117,14 +117,14 @@ impl FileServerConfig {
 /// let doc = lease.room().doc().clone();
 /// doc.get_or_insert_text("text").push(&mut doc.transact_mut(), "kept");
 /// drop(lease);
-/// server.shutdown().await; // every room closed, every file flushed
+/// server.shutdown().await?; // every room closed, every file flushed
 ///
 /// let server = RoomManager::new(AsyncFileServer::new(dir.path()), ManagerConfig::default());
 /// let lease = server.join("notes").await?;
 /// let doc = lease.room().doc();
 /// assert_eq!(doc.get_or_insert_text("text").get_string(&doc.transact()), "kept");
 /// # drop(lease);
-/// # server.shutdown().await;
+/// # server.shutdown().await?;
 /// # Ok(()) }
 /// ```
 pub struct AsyncFileServer {
@@ -182,10 +182,7 @@ impl AsyncFileServer {
 
     async fn open_room(&self, room: &Room) -> Result<(), Error> {
         let dir = self.dir.clone();
-        blocking("create dir", move || {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))
-        })
-        .await??;
+        blocking("create dir", move || crate::log::create_dir_durably(&dir)).await??;
         let path = self.path_for(room.id());
         let client =
             AsyncFileClient::open(&path, Some(room.doc().clone()), self.config.client()).await?;

@@ -91,7 +91,7 @@ async fn edits_survive_closing_and_reopening_the_room() {
     carol.close().await.unwrap();
     rooms_closed(&server).await;
     assert_eq!(file_text(&path), "hello again");
-    server.shutdown().await;
+    server.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -111,7 +111,7 @@ async fn edits_survive_a_server_restart() {
     // Wait until the room has the edits, then stop the server under the clients.
     wait_text(&probe, "one two").await;
     assert_eq!(records(&files.path_for("doc")).len(), 0, "still waiting");
-    first.shutdown().await;
+    first.shutdown().await.unwrap();
     assert_eq!(
         records(&files.path_for("doc")).len(),
         1,
@@ -124,7 +124,7 @@ async fn edits_survive_a_server_restart() {
     let bob = connect(&second, "doc").await;
     assert_eq!(text(bob.doc()), "one two");
     bob.close().await.unwrap();
-    second.shutdown().await;
+    second.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -151,7 +151,7 @@ async fn every_room_id_gets_its_own_file_inside_the_directory() {
         let lease = first.join(id).await.unwrap();
         push_text(lease.room().doc(), &format!("room {n}"));
     }
-    first.shutdown().await;
+    first.shutdown().await.unwrap();
 
     // Nothing outside the directory, one plain file per id inside it.
     let outside: Vec<_> = std::fs::read_dir(parent.path())
@@ -183,7 +183,7 @@ async fn every_room_id_gets_its_own_file_inside_the_directory() {
         let lease = second.join(id).await.unwrap();
         assert_eq!(text(lease.room().doc()), format!("room {n}"), "id {id:?}");
     }
-    second.shutdown().await;
+    second.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -207,7 +207,7 @@ async fn a_room_whose_file_is_locked_fails_to_open_until_it_is_free() {
     let lease = server.join("busy").await.unwrap();
     assert_eq!(text(lease.room().doc()), "held elsewhere");
     drop(lease);
-    server.shutdown().await;
+    server.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -230,6 +230,6 @@ async fn a_foreign_file_keeps_its_room_closed_and_is_left_untouched() {
     let lease = server.join("new").await.unwrap();
     push_text(lease.room().doc(), "fine");
     drop(lease);
-    server.shutdown().await;
+    server.shutdown().await.unwrap();
     assert_eq!(file_text(Path::new(&files.path_for("new"))), "fine");
 }

@@ -27,6 +27,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// the connection is dropped when nothing at all arrives within `timeout` of that ping.
 ///
 /// Any frame counts as a sign of life, not only the pong: a busy peer is never pinged.
+/// The timeout also bounds every write: a peer that takes no data for that long (its
+/// receive window full) is dropped too, rather than blocking its sender for ever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepAlive {
     /// Silence after which a ping is sent.
@@ -129,17 +131,41 @@ where
         if lock(&self.liveness).ping_sent.is_some() {
             return Err(Error::transport(KeepAliveTimeout(keepalive.timeout)));
         }
+        // Waits for the writer, which the room may hold for a burst to this peer:
+        // skipping the ping instead would make a healthy peer that sends nothing of
+        // its own (a viewer, a Python wiredb client) look dead one timeout later. A
+        // writer stuck for the whole timeout (a peer that does not read) is that
+        // peer's death as well.
+        let ping = std::pin::pin!(self.write_one(M::ping()));
+        bounded(Some(keepalive.timeout), ping).await?;
         lock(&self.liveness).ping_sent = Some(Instant::now());
-        // A writer stuck on a peer that does not read holds the lock; the ping is then
-        // skipped, and the timeout above still drops that peer. A ping that cannot be
-        // written (the peer's receive window is full) is the same silence.
-        if let Ok(mut writer) = self.writer.try_lock() {
-            match tokio::time::timeout(keepalive.timeout, writer.send(M::ping())).await {
-                Ok(sent) => sent.map_err(E::into_wiredb)?,
-                Err(_) => return Err(Error::transport(KeepAliveTimeout(keepalive.timeout))),
-            }
-        }
         Ok(())
+    }
+
+    /// How long a write may wait for the peer to take it: the keepalive timeout. A
+    /// peer that takes nothing for that long is as dead as one that does not answer
+    /// pings, and a sender blocked on it forever would never get to notice (a
+    /// client's reader is not polled while it writes).
+    fn write_limit(&self) -> Option<Duration> {
+        self.keepalive.map(|keepalive| keepalive.timeout)
+    }
+
+    /// Sends `message` (unbounded: see [`bounded`]).
+    async fn write_one(&self, message: M) -> Result<()> {
+        let mut writer = self.writer.lock().await;
+        writer.send(message).await.map_err(E::into_wiredb)
+    }
+
+    /// Feeds every frame, then flushes once (unbounded: see [`bounded`]).
+    async fn write_batch(&self, frames: Vec<Bytes>) -> Result<()> {
+        let mut writer = self.writer.lock().await;
+        for frame in frames {
+            writer
+                .feed(M::binary(frame))
+                .await
+                .map_err(E::into_wiredb)?;
+        }
+        writer.flush().await.map_err(E::into_wiredb)
     }
 
     async fn next_message(&self, reader: &mut SplitStream<S>) -> Option<Result<M>> {
@@ -174,22 +200,19 @@ where
         &self.id
     }
 
+    /// Sends one frame; with the keepalive on, a write the peer does not take within
+    /// its timeout fails (see [`KeepAlive`]).
     async fn send(&self, frame: Bytes) -> Result<()> {
-        let mut writer = self.writer.lock().await;
-        writer.send(M::binary(frame)).await.map_err(E::into_wiredb)
+        let write = std::pin::pin!(self.write_one(M::binary(frame)));
+        bounded(self.write_limit(), write).await
     }
 
     /// Queues every frame in the socket's write buffer and flushes once: one write
-    /// for a burst instead of one per frame.
+    /// for a burst instead of one per frame. With the keepalive on, a burst the peer
+    /// does not take within its timeout fails (see [`KeepAlive`]).
     async fn send_batch(&self, frames: Vec<Bytes>) -> Result<()> {
-        let mut writer = self.writer.lock().await;
-        for frame in frames {
-            writer
-                .feed(M::binary(frame))
-                .await
-                .map_err(E::into_wiredb)?;
-        }
-        writer.flush().await.map_err(E::into_wiredb)
+        let write = std::pin::pin!(self.write_batch(frames));
+        bounded(self.write_limit(), write).await
     }
 
     async fn recv(&self) -> Option<Result<Bytes>> {
@@ -210,8 +233,16 @@ where
                     )));
                 }
                 Incoming::Close(reason) => {
-                    *lock(&self.peer_close) = reason;
-                    return None;
+                    *lock(&self.peer_close) = reason.clone();
+                    // A normal close ends the channel; any other code is the peer
+                    // telling why it dropped us, which the caller needs (a client
+                    // must not retry forever a document too big for the server).
+                    return match reason {
+                        Some((code, reason)) if code != 1000 && code != 1001 => {
+                            Some(Err(Error::transport(PeerClosed { code, reason })))
+                        }
+                        _ => None,
+                    };
                 }
                 Incoming::Control => continue,
             }
@@ -235,6 +266,32 @@ where
             tracing::debug!(peer = %self.id, "close frame not delivered in time; dropping the connection");
         }
         Ok(())
+    }
+}
+
+/// Runs `write`, failing with [`KeepAliveTimeout`] if it is not done within `limit`
+/// (`None`: no limit).
+///
+/// Almost every write completes at its first poll (the socket buffer has room): those
+/// cost no timer. Only a write that has to wait gets one, boxed, so that the rare
+/// timer does not enlarge every connection's writer task (idle memory is the budget
+/// that matters at 10k connections).
+///
+/// `write` comes pinned by the caller so that its state is stored once, in the
+/// caller's future, not copied into this one's.
+async fn bounded<F>(limit: Option<Duration>, mut write: std::pin::Pin<&mut F>) -> Result<()>
+where
+    F: Future<Output = Result<()>>,
+{
+    let Some(limit) = limit else {
+        return write.await;
+    };
+    if let Some(done) = futures_util::FutureExt::now_or_never(write.as_mut()) {
+        return done;
+    }
+    match Box::pin(tokio::time::timeout(limit, write)).await {
+        Ok(done) => done,
+        Err(_) => Err(Error::transport(KeepAliveTimeout(limit))),
     }
 }
 
@@ -271,6 +328,27 @@ fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The peer closed the connection with a code other than 1000 (normal) or 1001
+/// (going away): the [`Error::Transport`] cause of [`Channel::recv`]'s error then.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("closed by the peer with code {code}: {reason}")]
+pub struct PeerClosed {
+    /// The WebSocket close code (1008 policy violation, 1009 too big, ...).
+    pub code: u16,
+    /// The reason the peer gave.
+    pub reason: String,
+}
+
+impl PeerClosed {
+    /// The `PeerClosed` inside a core error, if that is what it is.
+    pub fn of(error: &Error) -> Option<&PeerClosed> {
+        match error {
+            Error::Transport(cause) => cause.downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// The peer did not answer a keepalive ping.
 #[derive(Debug, thiserror::Error)]
 #[error("no answer to a keepalive ping within {0:?}")]
@@ -279,6 +357,140 @@ struct KeepAliveTimeout(Duration);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::DuplexStream;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    type MemoryChannel = WebSocketChannel<WebSocketStream<DuplexStream>, Message>;
+
+    /// A channel over an in-memory socket, and the raw WebSocket of its peer.
+    async fn pair(
+        keepalive: Option<KeepAlive>,
+        buffer: usize,
+    ) -> (MemoryChannel, WebSocketStream<DuplexStream>) {
+        let (ours, theirs) = tokio::io::duplex(buffer);
+        let ours = WebSocketStream::from_raw_socket(ours, Role::Server, None).await;
+        let theirs = WebSocketStream::from_raw_socket(theirs, Role::Client, None).await;
+        (WebSocketChannel::new("test", ours, keepalive), theirs)
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// The room's writer holding the socket when a ping is due must delay the ping,
+    /// not skip it: a skipped ping made a silent but healthy peer look dead.
+    #[tokio::test(start_paused = true)]
+    async fn a_ping_due_while_the_writer_is_busy_is_sent_late_not_skipped() {
+        let keepalive = KeepAlive {
+            interval: SECOND,
+            timeout: SECOND,
+        };
+        let (channel, mut peer) = pair(Some(keepalive), 64 * 1024).await;
+        // The peer only reads (tungstenite answers pings while reading).
+        let reading = tokio::spawn(async move { while let Some(Ok(_)) = peer.next().await {} });
+        let channel = std::sync::Arc::new(channel);
+        let busy_writer = channel.writer.lock().await;
+        let receiving = tokio::spawn({
+            let channel = channel.clone();
+            async move { channel.recv().await.map(|r| r.map_err(|e| e.to_string())) }
+        });
+        // The ping falls due at 1 s, while the writer is held until 1.5 s.
+        tokio::time::sleep(SECOND + SECOND / 2).await;
+        drop(busy_writer);
+        // Ten quiet intervals later the peer is still connected.
+        tokio::time::sleep(10 * SECOND).await;
+        assert!(!receiving.is_finished(), "{:?}", receiving.await);
+        receiving.abort();
+        reading.abort();
+    }
+
+    /// A peer that takes no data fails the send once the keepalive timeout is over,
+    /// instead of blocking the sender for ever.
+    #[tokio::test(start_paused = true)]
+    async fn a_write_the_peer_never_takes_fails_after_the_timeout() {
+        let keepalive = KeepAlive {
+            interval: 10 * SECOND,
+            timeout: SECOND,
+        };
+        // A tiny pipe the peer never reads: the first big frame fills it.
+        let (channel, _peer) = pair(Some(keepalive), 1024).await;
+        let frame = Bytes::from(vec![7u8; 64 * 1024]);
+        let started = Instant::now();
+        let sent = channel.send_batch(vec![frame.clone(), frame]).await;
+        assert!(sent.is_err());
+        assert!(started.elapsed() >= SECOND);
+        let single = channel.send(Bytes::from(vec![1u8; 64 * 1024])).await;
+        assert!(single.is_err());
+    }
+
+    /// Several queued frames go out with one flush, so a burst to a peer is one
+    /// write: the peer reads them all from what a single flush delivered.
+    #[tokio::test]
+    async fn a_batch_is_flushed_once() {
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let counted = FlushCounter {
+            inner: WebSocketStream::from_raw_socket(ours, Role::Server, None).await,
+            flushes: std::sync::Arc::default(),
+        };
+        let flushes = counted.flushes.clone();
+        let channel = WebSocketChannel::new("test", counted, None);
+        let frames: Vec<Bytes> = (0..10u8).map(|n| Bytes::from(vec![n; 10])).collect();
+        channel.send_batch(frames).await.unwrap();
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
+        let mut theirs = WebSocketStream::from_raw_socket(theirs, Role::Client, None).await;
+        for n in 0..10u8 {
+            let message = theirs.next().await.unwrap().unwrap();
+            assert_eq!(message, Message::Binary(Bytes::from(vec![n; 10])));
+        }
+    }
+
+    /// A socket that counts its flushes.
+    struct FlushCounter {
+        inner: WebSocketStream<DuplexStream>,
+        flushes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Stream for FlushCounter {
+        type Item = std::result::Result<Message, tokio_tungstenite::tungstenite::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            self.inner.poll_next_unpin(cx)
+        }
+    }
+
+    impl Sink<Message> for FlushCounter {
+        type Error = tokio_tungstenite::tungstenite::Error;
+        fn poll_ready(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+            self.inner.poll_ready_unpin(cx)
+        }
+        fn start_send(
+            mut self: std::pin::Pin<&mut Self>,
+            item: Message,
+        ) -> std::result::Result<(), Self::Error> {
+            self.inner.start_send_unpin(item)
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+            let flushed = self.inner.poll_flush_unpin(cx);
+            if flushed.is_ready() {
+                self.flushes.fetch_add(1, Ordering::SeqCst);
+            }
+            flushed
+        }
+        fn poll_close(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+            self.inner.poll_close_unpin(cx)
+        }
+    }
 
     #[test]
     fn close_reasons_are_cut_at_a_char_boundary() {

@@ -48,7 +48,9 @@ pub mod message;
 pub mod server;
 pub mod upstream;
 
-pub use channel::{ClientChannel, KeepAlive, ServerChannel, WebSocketChannel, close_code};
+pub use channel::{
+    ClientChannel, KeepAlive, PeerClosed, ServerChannel, WebSocketChannel, close_code,
+};
 pub use client::{AsyncWebSocketClient, Backoff, ClientConfig};
 pub use error::{Error, Result};
 pub use server::{

@@ -18,6 +18,7 @@ use wire_websocket::{
     Access, AsyncWebSocketClient, AsyncWebSocketServer, Backoff, ClientConfig, ConnectRequest,
     Error, KeepAlive, Rejection, ServerConfig, Upstream,
 };
+use wiredb::yrs::Doc;
 use wiredb::{BoxFuture, Room, RoomHooks, SyncState};
 
 #[tokio::test]
@@ -190,6 +191,16 @@ async fn connect_hook_rejects_with_a_status_and_grants_read_only() {
     eventually("reader receives", || text_of(reader.doc()) == "from writer").await;
 
     push_text(reader.doc(), " + reader edit");
+    // Sent after the edit on the same socket: once the writer sees it, the server
+    // has handled (and dropped) the edit.
+    reader.set_local_awareness(r#"{"user":"reader"}"#);
+    eventually("reader's awareness reaches the writer", || {
+        writer
+            .awareness_states()
+            .iter()
+            .any(|(_, state)| state.contains("reader"))
+    })
+    .await;
     push_text(by_cookie.doc(), "!");
     eventually("cookie edit arrives", || {
         text_of(writer.doc()).ends_with('!')
@@ -281,7 +292,7 @@ async fn embeds_in_an_axum_app_behind_middleware() {
     eventually("b sees a", || text_of(b.doc()) == "nested").await;
     assert!(server.manager().room("shared/doc").is_some());
 
-    server.shutdown().await;
+    server.shutdown().await.unwrap();
     serving.abort();
 }
 
@@ -377,6 +388,9 @@ async fn client_reconnects_and_syncs_edits_made_while_offline() {
     first.shutdown().await.unwrap();
     eventually("alice notices", || alice.state() != SyncState::Synced).await;
     push_text(alice.doc(), "offline");
+    // No server: `synced()` is about the current connection, so it waits.
+    let offline = tokio::time::timeout(Duration::from_millis(300), alice.synced()).await;
+    assert!(offline.is_err(), "synced() while offline: {offline:?}");
 
     // A new, empty server on the same port: alice's whole doc must reach it.
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
@@ -534,4 +548,100 @@ async fn a_peer_that_stops_reading_is_kicked_and_shutdown_still_completes() {
     eventually("stalled peer kicked", || room.peer_count() == 1).await;
     // Shutdown must not wait forever on the stalled socket's close frame.
     within(server.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn close_sends_what_is_pending_first() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let alice = client(&format!("{}/pending", server.url())).await;
+    let room = server.server().manager().room("pending").unwrap();
+    for word in ["one ", "two ", "three"] {
+        push_text(alice.doc(), word);
+    }
+    // No wait between the edits and the close.
+    alice.close().await.unwrap();
+    eventually("the room has every edit", || {
+        text_of(room.doc()) == "one two three"
+    })
+    .await;
+    server.shutdown().await.unwrap();
+}
+
+/// A client whose document is over the server's frame limit is closed with 1009
+/// each time it sends it; it must stop, not reconnect for ever.
+#[tokio::test]
+async fn a_document_over_the_servers_frame_limit_ends_the_client() {
+    let server = start_with(ServerConfig::default().max_frame_size(1000)).await;
+    let doc = Doc::new();
+    push_text(&doc, &"x".repeat(5000));
+    let fast = ClientConfig::default().reconnect(Some(Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(20),
+        ..Backoff::default()
+    }));
+    let client = AsyncWebSocketClient::connect(&format!("{}/big", server.url()), Some(doc), fast)
+        .await
+        .unwrap();
+    eventually("the client gives up", || {
+        client.state() == SyncState::Closed
+    })
+    .await;
+    let error = within(client.synced()).await.unwrap_err();
+    assert!(error.to_string().contains("1009"), "{error}");
+    server.shutdown().await.unwrap();
+}
+
+/// The connect hook admits the first connection and refuses the next ones: the
+/// client stops at the refusal instead of retrying for ever.
+#[tokio::test]
+async fn a_refused_reconnection_ends_the_client() {
+    let admitted = Arc::new(AtomicUsize::new(0));
+    let hook = {
+        let admitted = admitted.clone();
+        move |_: &ConnectRequest| {
+            if admitted.fetch_add(1, Ordering::SeqCst) == 0 {
+                Ok(Access::ReadWrite)
+            } else {
+                Err(Rejection::new(StatusCode::FORBIDDEN, "token expired"))
+            }
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let first = AsyncWebSocketServer::builder()
+        .connect_hook(hook.clone())
+        .build()
+        .start_on(listener)
+        .unwrap();
+    let fast = ClientConfig::default().reconnect(Some(Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(20),
+        ..Backoff::default()
+    }));
+    let client = AsyncWebSocketClient::connect(&format!("ws://{addr}/r"), None, fast)
+        .await
+        .unwrap();
+    within(client.synced()).await.unwrap();
+    first.shutdown().await.unwrap();
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let second = AsyncWebSocketServer::builder()
+        .connect_hook(hook)
+        .build()
+        .start_on(listener)
+        .unwrap();
+    eventually("the client gives up", || {
+        client.state() == SyncState::Closed
+    })
+    .await;
+    match within(client.synced()).await {
+        Err(Error::Rejected { status: 403, .. }) => {}
+        other => panic!("expected the 403, got {other:?}"),
+    }
+    // One refusal, not a stream of retries.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(admitted.load(Ordering::SeqCst), 2);
+    second.shutdown().await.unwrap();
 }

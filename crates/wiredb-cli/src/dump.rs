@@ -35,15 +35,18 @@ pub(crate) fn run(args: DumpArgs) -> Result<(), CliError> {
         let roots = render::roots(client.doc());
         let clients = render::client_ids(client.doc());
         client.close().await?;
-        if args.json {
-            println!(
-                "{}",
-                json!({ "url": args.url, "clients": clients, "roots": roots })
-            );
+        let out = if args.json {
+            let report = json!({ "url": args.url, "clients": clients, "roots": roots });
+            format!("{report}\n")
         } else {
-            println!("{}: {} clients {:?}", args.url, clients.len(), clients);
-            print!("{}", render::roots_as_text(&roots));
-        }
-        Ok(())
+            format!(
+                "{}: {} clients {:?}\n{}",
+                args.url,
+                clients.len(),
+                clients,
+                render::roots_as_text(&roots)
+            )
+        };
+        crate::print(&out)
     })
 }

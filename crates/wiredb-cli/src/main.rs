@@ -1,14 +1,16 @@
 //! `wiredb`: the command-line face of the wiredb workspace.
 //!
 //! ```text
-//! wiredb serve [--host 127.0.0.1] [--port 8000] [--dir ./wiredb-data | --memory]
+//! wiredb serve [--host 127.0.0.1] [--port 8000] [--dir ./wiredb-data | --memory] [--threads 1]
 //! wiredb inspect FILE.y [--json]
 //! wiredb squash FILE.y
-//! wiredb dump ws://HOST:PORT/ROOM [--json]
+//! wiredb dump ws://HOST:PORT/ROOM [--json] [--timeout 10]
 //! ```
 //!
-//! Errors are one line on stderr (`wiredb: error: ...`) and exit code 1; usage errors
-//! exit 2 (clap).
+//! Stdout carries only what a command reports (scripts parse it); logs go to stderr,
+//! filtered by `RUST_LOG`, for every command. Errors are one line on stderr
+//! (`wiredb: error: ...`) and exit code 1; usage errors exit 2 (clap). A reader that
+//! goes away early (`wiredb inspect f.y | head -c1`) is not an error.
 
 mod dump;
 mod inspect;
@@ -16,6 +18,7 @@ mod render;
 mod serve;
 mod squash;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +48,9 @@ pub(crate) type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // For every command, not only `serve`: `squash` (through wire-file) warns when it
+    // cuts a torn tail, and that must reach the user.
+    init_logging();
     install_panic_hook();
     let outcome = std::panic::catch_unwind(|| match cli.command {
         Command::Serve(args) => serve::run(args),
@@ -69,13 +75,15 @@ static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None
 
 /// yrs panics on some malformed input; the libraries catch those panics and turn them
 /// into errors (a bad file is one error line, a bad peer is dropped). The default hook
-/// would still print each one with a backtrace, so this one logs a single line instead
-/// (visible with `serve`'s logging) and keeps the message for `main`, which reports an
-/// uncaught panic as one error line too.
+/// would still print each one with a backtrace, so this one keeps the message for
+/// `main`, which reports an uncaught panic as one error line too, and logs it only at
+/// debug level: whoever catches a panic reports it as an error with its context (the
+/// room and peer it was about, or the error line of `inspect`), so at the default level
+/// the hook's line would be a context-free duplicate of that report.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let message = info.to_string().replace('\n', " ");
-        tracing::warn!(%message, "panic");
+        tracing::debug!(%message, "panic");
         if let Ok(mut last) = LAST_PANIC.lock() {
             *last = Some(message);
         }
@@ -101,6 +109,21 @@ fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     line
 }
 
+/// Writes `text` to stdout as is (no newline added), through one locked handle.
+///
+/// A closed stdout (`| head -c1` stopped reading) is success: the reader had all it
+/// wanted, and `println!` would panic there, which `main` would report as an internal
+/// error.
+pub(crate) fn print(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to stdout: {error}").into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A tokio runtime for the commands that need one.
 pub(crate) fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     if threads <= 1 {
@@ -116,7 +139,7 @@ pub(crate) fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: `info` for wiredb's crates).
-pub(crate) fn init_logging() {
+fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("warn,wiredb=info,wire_websocket=info,wire_file=info,wiredb_cli=info")

@@ -4,7 +4,7 @@ use serde_json::{Map as JsonMap, Value, json};
 use yrs::In;
 use yrs::types::AsPrelim;
 use yrs::types::ToJson;
-use yrs::{Any, Doc, GetString, Out, ReadTxn, Transact, XmlFragmentRef, XmlTextRef};
+use yrs::{Any, Array, Doc, GetString, Out, ReadTxn, Transact, XmlFragmentRef, XmlTextRef};
 
 /// `{"NAME": {"type": "Y.Text", "value": ...}, ...}` for every root type of `doc`.
 ///
@@ -40,6 +40,13 @@ fn describe<T: ReadTxn>(txn: &T, out: &Out) -> (&'static str, Value) {
                 "Y.Text",
                 Value::String(yrs::TextRef::from(*branch).get_string(txn)),
             ),
+            // yrs infers "array" for any list of items, and an XML fragment is one: a
+            // list of XML elements and texts. Only an XML fragment consists of XML
+            // nodes alone in practice (a Y.Array of XML nodes would render as XML).
+            In::Array(_) if holds_only_xml(txn, *branch) => (
+                "Y.XmlFragment",
+                Value::String(XmlFragmentRef::from(*branch).get_string(txn)),
+            ),
             In::Array(_) => (
                 "Y.Array",
                 any_json(&yrs::ArrayRef::from(*branch).to_json(txn)),
@@ -56,6 +63,14 @@ fn describe<T: ReadTxn>(txn: &T, out: &Out) -> (&'static str, Value) {
         },
         other => ("value", any_json(&other.to_json(txn))),
     }
+}
+
+/// Whether the list of `branch` holds XML elements or texts and nothing else.
+fn holds_only_xml<T: ReadTxn>(txn: &T, branch: yrs::branch::BranchPtr) -> bool {
+    let items = yrs::ArrayRef::from(branch);
+    let mut items = items.iter(txn).peekable();
+    items.peek().is_some()
+        && items.all(|item| matches!(item, Out::YXmlElement(_) | Out::YXmlText(_)))
 }
 
 fn any_json(any: &Any) -> Value {

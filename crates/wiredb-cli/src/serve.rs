@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use wire_file::AsyncFileServer;
 use wire_websocket::AsyncWebSocketServer;
 
@@ -29,11 +30,15 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
-    crate::init_logging();
     crate::runtime(args.threads)?.block_on(serve(args))
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    // Before anything can tell the world we are up: a script waits for the "serving on"
+    // line and may signal at once. A handler installed after that line leaves a window
+    // in which SIGINT/SIGTERM still have their default action, killing the process
+    // without a flush and with a signal exit status instead of 0.
+    let stop = StopSignals::install()?;
     let server = if args.memory {
         AsyncWebSocketServer::new(())
     } else {
@@ -47,11 +52,14 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         format!("rooms in {}", args.dir.display())
     };
     // On stdout, for scripts (and tests) that start the server on port 0.
-    println!("wiredb serving on {}/ROOM ({storage})", running.url());
+    crate::print(&format!(
+        "wiredb serving on {}/ROOM ({storage})\n",
+        running.url()
+    ))?;
     tracing::info!(url = %running.url(), %storage, "serving");
 
-    stop_signal().await?;
-    tracing::info!("shutting down: closing rooms, flushing files");
+    let signal = stop.wait().await;
+    tracing::info!(signal, "shutting down: closing rooms, flushing files");
     running.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
@@ -61,19 +69,48 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
 /// unwritable directory is one clear error at start rather than a failure per room.
 fn prepare_dir(dir: &Path) -> Result<(), CliError> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let probe = dir.join(".wiredb-write-test");
-    std::fs::write(&probe, b"").map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+    // `create_new` on a name of our own: a fixed name could be a symlink planted by
+    // someone else (we would create or truncate its target) or a file of the user's
+    // that we would then delete.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    let probe = dir.join(format!(".wiredb-write-test-{}-{nanos}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+    // Only ever the file we just created (create_new refuses anything already there).
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_signal() -> Result<(), CliError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted?,
-        _ = terminate.recv() => {}
+/// SIGINT (Ctrl-C) and SIGTERM handlers, registered when this is built.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    /// Registers both handlers now (tokio's `ctrl_c()` would only register on its
+    /// first poll, too late: see `serve`).
+    fn install() -> Result<StopSignals, CliError> {
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| format!("cannot install the {name} handler: {e}"))
+        };
+        Ok(StopSignals {
+            interrupt: install(SignalKind::interrupt(), "SIGINT")?,
+            terminate: install(SignalKind::terminate(), "SIGTERM")?,
+        })
     }
-    Ok(())
+
+    /// Completes on the first of SIGINT or SIGTERM; returns its name.
+    async fn wait(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
 }

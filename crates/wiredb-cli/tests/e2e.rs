@@ -1,72 +1,163 @@
 //! The real `wiredb` binary end to end: `serve` on port 0 and a temp dir, edits from
-//! our client and from a y-websocket client under Node, SIGTERM, the room file read
-//! back with `inspect --json`, a restart that finds the document intact (`dump`).
+//! our client and from a y-websocket client under Node, SIGTERM while both are still
+//! connected, the room file read back with `inspect --json`, a restart that finds the
+//! document intact (`dump`); `dump` against the y-websocket reference server and Python
+//! wiredb's server; the error paths of every command.
+//!
+//! The Node and Python peers come from `tests/interop/install-peers.sh`; a missing one
+//! fails the test with that command in the message (`wiredb_tests`), never skips it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use wire_websocket::{AsyncWebSocketClient, ClientConfig};
-use wiredb_tests::{PATIENCE, Peer, eventually, run_to_end, text_of};
-use yrs::{Map, Text, Transact};
+use wiredb_tests::{PATIENCE, Peer, eventually, map_json, set_map, text_of};
+use yrs::{Array, Doc, Map, ReadTxn, Text, Transact, XmlElementPrelim, XmlFragment, XmlTextPrelim};
 
 const WIREDB: &str = env!("CARGO_BIN_EXE_wiredb");
 
-/// A `wiredb serve` process and the port it printed.
+/// A `wiredb serve` process, the port it printed, and its stderr (collected by a task
+/// so that the pipe never fills up and blocks the server's logging).
 struct Server {
     child: tokio::process::Child,
     port: u16,
+    stderr: tokio::task::JoinHandle<String>,
 }
 
 impl Server {
+    /// `wiredb serve --port 0 --dir DIR`, logging at its default level.
     async fn start(dir: &Path) -> Server {
-        let mut child = tokio::process::Command::new(WIREDB)
-            .args(["serve", "--port", "0", "--dir"])
-            .arg(dir)
+        Self::start_with(&["--dir".as_ref(), dir.as_os_str()], None).await
+    }
+
+    /// `wiredb serve --port 0 ARGS...`, in `cwd` if given. `RUST_LOG` is removed so
+    /// that the logs are the ones a user sees by default.
+    async fn start_with(args: &[&std::ffi::OsStr], cwd: Option<&Path>) -> Server {
+        let mut command = tokio::process::Command::new(WIREDB);
+        command
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start wiredb serve");
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command.spawn().expect("start wiredb serve");
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
+            text
+        });
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let line = tokio::time::timeout(PATIENCE, stdout.next_line())
             .await
             .expect("wiredb serve printed nothing")
             .unwrap()
             .expect("wiredb serve exited");
-        // "wiredb serving on ws://127.0.0.1:PORT/ROOM (rooms in DIR)"
-        let port = line
-            .split("127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        Server { child, port }
+        Server {
+            child,
+            port: port_of(&line),
+            stderr,
+        }
     }
 
     fn url(&self, room: &str) -> String {
         format!("ws://127.0.0.1:{}/{room}", self.port)
     }
 
-    /// SIGTERM, then the exit status (which must be success).
-    async fn terminate(mut self) {
-        let pid = self.child.id().expect("running").to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
+    /// `signal`, then the exit status (which must be success); returns its stderr.
+    async fn stop(mut self, signal: rustix::process::Signal) -> String {
+        send(self.child.id().expect("running"), signal);
         let status = tokio::time::timeout(PATIENCE, self.child.wait())
             .await
-            .expect("wiredb serve did not stop on SIGTERM")
+            .unwrap_or_else(|_| panic!("wiredb serve did not stop on {signal:?}"))
             .unwrap();
-        assert!(status.success(), "wiredb serve exited with {status}");
+        let stderr = self.stderr.await.unwrap();
+        assert!(
+            status.success(),
+            "wiredb serve exited with {status}: {stderr}"
+        );
+        stderr
+    }
+
+    async fn terminate(self) -> String {
+        self.stop(rustix::process::Signal::TERM).await
     }
 }
 
+/// The port in "wiredb serving on ws://127.0.0.1:PORT/ROOM (...)".
+fn port_of(line: &str) -> u16 {
+    line.split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+}
+
+/// Sends `signal` to `pid` at once: a `kill` child process would take a millisecond,
+/// long enough to miss the race that `a_signal_right_after_the_serving_line_stops_cleanly`
+/// is about.
+fn send(pid: u32, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
+}
+
+/// Runs `wiredb ARGS...` to the end, with the default logging (`RUST_LOG` removed, so
+/// that the caller's environment cannot change what stderr holds).
 fn wiredb(args: &[&str]) -> Output {
     Command::new(WIREDB)
         .args(args)
+        .env_remove("RUST_LOG")
         .output()
         .expect("run wiredb")
+}
+
+/// Runs `wiredb ARGS...` on a blocking thread (for the async tests).
+async fn wiredb_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        wiredb(&args)
+    })
+    .await
+    .unwrap()
+}
+
+/// Asserts success; returns stdout parsed as one JSON document.
+fn json_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}): {:?}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn inspect_json(file: &Path) -> Value {
+    json_of(&wiredb(&["inspect", "--json", file.to_str().unwrap()]))
+}
+
+/// Our client in `url`, synced.
+async fn our_client(url: &str) -> AsyncWebSocketClient {
+    let client = AsyncWebSocketClient::connect(url, None, ClientConfig::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, client.synced())
+        .await
+        .expect("our client never synced")
+        .unwrap();
+    client
 }
 
 #[tokio::test]
@@ -74,82 +165,225 @@ async fn serve_persist_stop_inspect_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path()).await;
 
-    let ours = AsyncWebSocketClient::connect(&server.url("e2e"), None, ClientConfig::default())
-        .await
-        .unwrap();
-    ours.synced().await.unwrap();
+    let ours = our_client(&server.url("e2e")).await;
     {
         let text = ours.doc().get_or_insert_text("text");
         text.push(&mut ours.doc().transact_mut(), "from rust;");
-        let map = ours.doc().get_or_insert_map("map");
-        map.insert(&mut ours.doc().transact_mut(), "lang", "rust");
     }
+    set_map(ours.doc(), "lang", "rust");
     let url = format!("ws://127.0.0.1:{}", server.port);
-    let js = Peer::node(
+    // `--stdin`: the Node client stays connected until we close its stdin, so that the
+    // server is stopped with it (and ours) still in the room.
+    let mut js = Peer::node(
         "js_client.js",
         &[
             "--url",
             &url,
             "--room",
             "e2e",
+            "--stdin",
+            "--quiet",
             "--text",
             "from js;",
-            "--wait-text",
-            "from rust;",
-            "--hold",
-            "0.3",
+            "--map",
+            "js=yes",
+            "--timeout",
+            "60",
         ],
     );
-    let last = run_to_end(js).await;
-    assert!(
-        last["text"].as_str().unwrap().contains("from rust;"),
-        "{last}"
-    );
-    eventually("our client gets the js edit", || {
-        text_of(ours.doc()).contains("from js;")
+    js.expect_event("synced").await;
+    js.command(
+        json!({"cmd": "wait", "text": ["from rust;"], "map": {"lang": "rust"}, "timeout": 20}),
+    )
+    .await;
+    js.expect_event("waited").await;
+    eventually("our client gets the js edits", || {
+        text_of(ours.doc()).contains("from js;") && map_json(ours.doc())["js"] == "yes"
     })
     .await;
-    ours.close().await.unwrap();
-    server.terminate().await;
+
+    // Both clients are still connected: the shutdown itself closes their connections
+    // and the room, and flushes its file.
+    let stderr = server.terminate().await;
+    for logged in [
+        "room opened",
+        "connection opened",
+        "connection closed",
+        "room closed",
+    ] {
+        assert!(
+            stderr.contains(logged),
+            "no {logged:?} in the log: {stderr}"
+        );
+    }
+    assert_eq!(
+        stderr.matches("connection opened").count(),
+        2,
+        "one per client: {stderr}"
+    );
+    assert!(!stderr.contains("panic"), "{stderr}");
+    // Only the room file: the writability probe did not stay behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["e2e_updates.y"], "{names:?}");
 
     let file = dir.path().join("e2e_updates.y");
-    let inspected = wiredb(&["inspect", "--json", file.to_str().unwrap()]);
-    assert!(
-        inspected.status.success(),
-        "{}",
-        String::from_utf8_lossy(&inspected.stderr)
-    );
-    let report: Value = serde_json::from_slice(&inspected.stdout).unwrap();
-    let text = report["roots"]["text"]["value"].as_str().unwrap();
+    let report = inspect_json(&file);
+    let text = report["roots"]["text"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(
         text.contains("from rust;") && text.contains("from js;"),
         "{report}"
     );
     assert_eq!(report["roots"]["text"]["type"], "Y.Text");
-    assert_eq!(report["roots"]["map"]["value"]["lang"], "rust");
+    assert_eq!(report["roots"]["map"]["type"], "Y.Map");
+    assert_eq!(
+        report["roots"]["map"]["value"],
+        json!({"lang": "rust", "js": "yes"})
+    );
     assert_eq!(report["version"], "0.0.1");
     assert!(report["records"].as_u64().unwrap() >= 1);
     assert_eq!(report["clients"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(
+        report["bytes"].as_u64().unwrap(),
+        std::fs::metadata(&file).unwrap().len()
+    );
+
+    // The peers lost their server; they are done.
+    drop(js);
+    ours.close().await.ok(); // the connection is gone already: any error is that
 
     // A restart finds the document as it was.
     let server = Server::start(dir.path()).await;
-    let dumped = tokio::task::spawn_blocking({
-        let url = server.url("e2e");
-        move || wiredb(&["dump", "--json", &url])
-    })
-    .await
-    .unwrap();
-    assert!(
-        dumped.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dumped.stderr)
+    let dump =
+        json_of(&wiredb_async(vec!["dump".into(), "--json".into(), server.url("e2e")]).await);
+    assert_eq!(dump["roots"]["text"]["value"], text.as_str(), "{dump}");
+    assert_eq!(
+        dump["roots"]["map"]["value"],
+        json!({"lang": "rust", "js": "yes"}),
+        "{dump}"
     );
-    let dump: Value = serde_json::from_slice(&dumped.stdout).unwrap();
-    assert_eq!(dump["roots"]["text"]["value"], text, "{dump}");
     server.terminate().await;
 }
 
+/// Scripts wait for the "serving on" line and may signal at once: the handlers must be
+/// in place by then, or the signal's default action kills the server (no flush, and a
+/// "killed by signal" status instead of exit 0). Each round signals the instant the line
+/// arrives; before the handlers were installed first, nearly every round failed.
+#[test]
+fn a_signal_right_after_the_serving_line_stops_cleanly() {
+    use rustix::process::Signal;
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..10 {
+        let signal = if round % 2 == 0 {
+            Signal::INT
+        } else {
+            Signal::TERM
+        };
+        let mut child = Command::new(WIREDB)
+            .args(["serve", "--port", "0", "--dir"])
+            .arg(dir.path())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("wiredb serving on ws://"), "{line:?}");
+        send(child.id(), signal);
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "round {round}, {signal:?}: {}: {stderr}",
+            output.status
+        );
+        let name = if signal == Signal::INT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        assert!(stderr.contains(name), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn sigint_stops_a_server_with_a_client_connected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).await;
+    let ours = our_client(&server.url("int")).await;
+    set_map(ours.doc(), "stopped-by", "SIGINT");
+    // The server has the edit once a second client gets it from there.
+    let other = our_client(&server.url("int")).await;
+    eventually("the edit reaches the server", || {
+        map_json(other.doc())["stopped-by"] == "SIGINT"
+    })
+    .await;
+    server.stop(rustix::process::Signal::INT).await;
+    ours.close().await.ok(); // the server closed the connection: any error is that
+    other.close().await.ok();
+    let report = inspect_json(&dir.path().join("int_updates.y"));
+    assert_eq!(
+        report["roots"]["map"]["value"],
+        json!({"stopped-by": "SIGINT"})
+    );
+}
+
+#[tokio::test]
+async fn memory_mode_writes_no_file() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&["--memory".as_ref()], Some(cwd.path())).await;
+    let ours = our_client(&server.url("mem")).await;
+    set_map(ours.doc(), "k", "v");
+    let other = our_client(&server.url("mem")).await;
+    eventually("the room holds the edit", || {
+        map_json(other.doc())["k"] == "v"
+    })
+    .await;
+    other.close().await.unwrap();
+    ours.close().await.unwrap();
+    let stderr = server.terminate().await;
+    assert!(stderr.contains("room closed"), "{stderr}");
+    // Not even the default `./wiredb-data` directory, nor a probe file.
+    let left: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The writability probe is a fresh file of our own: a planted symlink (or a file of
+/// the user's) under any fixed name is neither followed nor deleted.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_write_probe_follows_no_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let victim = elsewhere.path().join("victim");
+    let planted = dir.path().join(".wiredb-write-test");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let server = Server::start(dir.path()).await;
+    server.terminate().await;
+    assert!(!victim.exists(), "the probe wrote through a symlink");
+    assert!(
+        planted.symlink_metadata().is_ok(),
+        "the probe deleted a file not its own"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, [".wiredb-write-test"], "a probe was left: {names:?}");
+}
+
 /// One `wiredb: error: ...` line on stderr, exit code 1, no panic.
+///
+/// The commands run with the default logging (`RUST_LOG` removed): on these paths
+/// nothing is logged, the error line is all a user sees.
 fn assert_clean_failure(output: &Output, expected: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -161,6 +395,7 @@ fn assert_clean_failure(output: &Output, expected: &str) {
         !stderr.contains("panicked at") && !stderr.contains("backtrace"),
         "{stderr}"
     );
+    assert!(output.stdout.is_empty(), "{:?}", output.stdout);
 }
 
 #[test]
@@ -171,7 +406,7 @@ fn a_port_in_use_is_one_clear_error() {
     let output = Command::new(WIREDB)
         .args(["serve", "--port", &port, "--dir"])
         .arg(dir.path())
-        .env("RUST_LOG", "off")
+        .env_remove("RUST_LOG")
         .output()
         .unwrap();
     assert_clean_failure(&output, &format!("cannot listen on 127.0.0.1:{port}"));
@@ -185,14 +420,18 @@ fn an_unusable_dir_is_one_clear_error() {
     let output = Command::new(WIREDB)
         .args(["serve", "--port", "0", "--dir"])
         .arg(not_a_dir.join("rooms"))
-        .env("RUST_LOG", "off")
+        .env_remove("RUST_LOG")
         .output()
         .unwrap();
     assert_clean_failure(&output, "cannot create");
 }
 
+/// A whole record holding the empty update, then a record with a client id over 2^53
+/// (yrs panics decoding it), after the 6-byte header: the bad record starts at byte 9.
+const BAD_SECOND_RECORD: &[u8] = b"0.0.1\0\x02\x00\x00\x0a\x01\x01\xff\xff\xff\xff\xff\xff\xff\x7f";
+
 #[test]
-fn inspect_names_foreign_versions_and_torn_offsets() {
+fn inspect_names_foreign_versions_and_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let foreign = dir.path().join("foreign_updates.y");
     std::fs::write(&foreign, b"0.0.2\0\x01\x00").unwrap();
@@ -205,29 +444,122 @@ fn inspect_names_foreign_versions_and_torn_offsets() {
         "inspect wrote"
     );
 
-    // A client id over 2^53: yrs panics decoding it; inspect must say which record.
-    let bad_id = dir.path().join("bad_updates.y");
-    std::fs::write(
-        &bad_id,
-        b"0.0.1\0\x0a\x01\x01\xff\xff\xff\xff\xff\xff\xff\x7f",
-    )
-    .unwrap();
-    assert_clean_failure(&wiredb(&["inspect", bad_id.to_str().unwrap()]), "record 0");
+    // A record yrs rejects: named by its index and by where it starts in the file.
+    let bad = dir.path().join("bad_updates.y");
+    std::fs::write(&bad, BAD_SECOND_RECORD).unwrap();
+    assert_clean_failure(
+        &wiredb(&["inspect", bad.to_str().unwrap()]),
+        "record 1 at byte offset 9",
+    );
 
     let torn = dir.path().join("torn_updates.y");
     std::fs::write(&torn, b"0.0.1\0\x09abc").unwrap();
     assert_clean_failure(&wiredb(&["inspect", torn.to_str().unwrap()]), "offset 6");
+    assert_eq!(
+        std::fs::read(&torn).unwrap(),
+        b"0.0.1\0\x09abc",
+        "inspect wrote"
+    );
+}
+
+/// A log file holding `doc`'s whole state as one record.
+fn write_log(path: &Path, doc: &Doc) {
+    let mut bytes = wire_file::format::encode_header();
+    let update = doc
+        .transact()
+        .encode_state_as_update_v1(&Default::default());
+    wire_file::format::encode_record(&update, &mut bytes);
+    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]
-fn squash_reports_sizes_and_keeps_the_document() {
+fn inspect_renders_every_root_type() {
+    let doc = Doc::new();
+    let array = doc.get_or_insert_array("array");
+    let xml = doc.get_or_insert_xml_fragment("xml");
+    let map = doc.get_or_insert_map("map");
+    let text = doc.get_or_insert_text("text");
+    {
+        let mut txn = doc.transact_mut();
+        array.push_back(&mut txn, 1.5);
+        array.push_back(&mut txn, "two");
+        array.push_back(&mut txn, true);
+        let paragraph = xml.push_back(&mut txn, XmlElementPrelim::empty("p"));
+        paragraph.push_back(&mut txn, XmlTextPrelim::new("hello"));
+        map.insert(&mut txn, "n", 2.5);
+        map.insert(&mut txn, "s", "x");
+        text.push(&mut txn, "hi");
+    }
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("doc_updates.y");
-    // Three sessions of edits through the storage layer: three records.
-    for word in ["one ", "two ", "three"] {
-        let doc = yrs::Doc::new();
+    let file = dir.path().join("types_updates.y");
+    write_log(&file, &doc);
+
+    let report = inspect_json(&file);
+    assert_eq!(
+        report["roots"],
+        json!({
+            "array": {"type": "Y.Array", "value": [1.5, "two", true]},
+            "xml": {"type": "Y.XmlFragment", "value": "<p>hello</p>"},
+            "map": {"type": "Y.Map", "value": {"n": 2.5, "s": "x"}},
+            "text": {"type": "Y.Text", "value": "hi"},
+        }),
+        "{report}"
+    );
+    assert_eq!(report["records"], 1);
+
+    // The text form shows the same, one root a line.
+    let output = wiredb(&["inspect", file.to_str().unwrap()]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    for line in [
+        r#"array (Y.Array): [1.5,"two",true]"#,
+        "xml (Y.XmlFragment): <p>hello</p>",
+        r#"map (Y.Map): {"n":2.5,"s":"x"}"#,
+        "text (Y.Text): hi",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "no {line:?} in {stdout}");
+    }
+}
+
+/// `wiredb inspect f.y | head -c1`: a reader that leaves early is no error.
+#[test]
+fn inspect_into_a_closed_pipe_is_not_an_error() {
+    let doc = Doc::new();
+    let text = doc.get_or_insert_text("text");
+    text.push(&mut doc.transact_mut(), &"x".repeat(100_000));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big_updates.y");
+    write_log(&file, &doc);
+    for json in [false, true] {
+        // The read end is closed before wiredb writes: every write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut args = vec!["inspect", file.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        let output = Command::new(WIREDB)
+            .args(&args)
+            .env_remove("RUST_LOG")
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{}: {stderr}", output.status);
+        assert!(stderr.is_empty(), "{stderr}");
+    }
+}
+
+/// Appends one record per word to `file` (through the storage layer, as three
+/// sessions of a client would), each inserting it at the end of Y.Text "text".
+fn append_words(file: &Path, words: &[&str]) {
+    for word in words {
+        let doc = Doc::new();
         let (mut log, records) =
-            wire_file::UpdateLog::open(&file, wire_file::Durability::Fsync).unwrap();
+            wire_file::UpdateLog::open(file, wire_file::Durability::Fsync).unwrap();
         {
             let mut txn = doc.transact_mut();
             for record in &records {
@@ -243,19 +575,177 @@ fn squash_reports_sizes_and_keeps_the_document() {
             let len = text.len(&txn);
             text.insert(&mut txn, len, word);
         }
-        use yrs::ReadTxn;
         let update = doc.transact().encode_state_as_update_v1(&before);
         log.append([&update]).unwrap();
     }
+}
+
+/// `FILE: N records, B bytes -> M record(s), A bytes`: (N, B, M, A).
+fn squash_numbers(stdout: &[u8]) -> (u64, u64, u64, u64) {
+    let stdout = String::from_utf8_lossy(stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let numbers: Vec<u64> = stdout
+        .rsplit(": ")
+        .next()
+        .unwrap()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 4, "{stdout}");
+    (numbers[0], numbers[1], numbers[2], numbers[3])
+}
+
+#[test]
+fn squash_reports_sizes_and_keeps_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc_updates.y");
+    append_words(&file, &["one ", "two ", "three"]);
+    let size_before = std::fs::metadata(&file).unwrap().len();
+
     let squashed = wiredb(&["squash", file.to_str().unwrap()]);
     assert!(
         squashed.status.success(),
         "{}",
         String::from_utf8_lossy(&squashed.stderr)
     );
+    let size_after = std::fs::metadata(&file).unwrap().len();
+    assert_eq!(
+        squash_numbers(&squashed.stdout),
+        (3, size_before, 1, size_after),
+        "{}",
+        String::from_utf8_lossy(&squashed.stdout)
+    );
     assert!(String::from_utf8_lossy(&squashed.stdout).contains("3 records"));
-    let inspected = wiredb(&["inspect", "--json", file.to_str().unwrap()]);
-    let report: Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert!(String::from_utf8_lossy(&squashed.stdout).contains("-> 1 record,"));
+    let report = inspect_json(&file);
     assert_eq!(report["records"], 1);
     assert_eq!(report["roots"]["text"]["value"], "one two three");
+}
+
+#[test]
+fn squash_of_an_empty_log_writes_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("empty_updates.y");
+    std::fs::write(&file, wire_file::format::encode_header()).unwrap();
+    let squashed = wiredb(&["squash", file.to_str().unwrap()]);
+    assert!(squashed.status.success());
+    let header = wire_file::format::encode_header().len() as u64;
+    assert_eq!(squash_numbers(&squashed.stdout), (0, header, 0, header));
+    assert_eq!(inspect_json(&file)["records"], 0);
+}
+
+/// The torn-tail warning of wire-file reaches stderr (logging is on for every command);
+/// stdout holds only the report.
+#[test]
+fn squash_warns_on_stderr_when_it_cuts_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("torn_updates.y");
+    append_words(&file, &["kept"]);
+    let whole = std::fs::metadata(&file).unwrap().len();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(b"\x09abc"); // declares 9 bytes, has 3
+    std::fs::write(&file, &bytes).unwrap();
+
+    let squashed = wiredb(&["squash", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&squashed.stderr);
+    assert!(squashed.status.success(), "{stderr}");
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(stderr.contains("incomplete record"), "{stderr}");
+    assert!(stderr.contains(&format!("offset={whole}")), "{stderr}");
+    // The torn bytes are gone before the squash measures the file.
+    let size_after = std::fs::metadata(&file).unwrap().len();
+    assert_eq!(squash_numbers(&squashed.stdout), (1, whole, 1, size_after));
+    assert_eq!(inspect_json(&file)["roots"]["text"]["value"], "kept");
+}
+
+/// A file yrs cannot rebuild: the error names the file, and nothing is written (not
+/// even the torn tail cut), so a person can still look at it.
+#[test]
+fn squash_names_the_file_of_a_bad_record_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad_updates.y");
+    let mut bytes = BAD_SECOND_RECORD.to_vec();
+    bytes.extend_from_slice(b"\x09abc");
+    std::fs::write(&file, &bytes).unwrap();
+    let output = wiredb(&["squash", file.to_str().unwrap()]);
+    assert_clean_failure(&output, &format!("{}: record 1 ", file.display()));
+    assert_eq!(std::fs::read(&file).unwrap(), bytes, "squash wrote");
+}
+
+/// A room of a foreign server seeded by `seeder` (a peer client that puts "seeded;" in
+/// Y.Text "text" and `seeded=yes` in Y.Map "map", then stays connected), read back
+/// with `wiredb dump --json`.
+async fn dump_a_foreign_room(server_url: &str, seeder: impl FnOnce(Vec<String>) -> Peer) {
+    let args = [
+        "--url",
+        server_url,
+        "--room",
+        "dumped",
+        "--stdin",
+        "--quiet",
+        "--text",
+        "seeded;",
+        "--map",
+        "seeded=yes",
+        "--timeout",
+        "60",
+    ];
+    let mut seeder = seeder(args.iter().map(|s| s.to_string()).collect());
+    seeder.expect_event("synced").await;
+    // The server has the seed once another client gets it from there.
+    let observer = our_client(&format!("{server_url}/dumped")).await;
+    eventually("the seed reaches the server", || {
+        text_of(observer.doc()) == "seeded;" && map_json(observer.doc())["seeded"] == "yes"
+    })
+    .await;
+
+    let url = format!("{server_url}/dumped");
+    let dump = json_of(&wiredb_async(vec!["dump".into(), "--json".into(), url.clone()]).await);
+    assert_eq!(dump["url"], url.as_str());
+    assert_eq!(
+        dump["roots"]["text"],
+        json!({"type": "Y.Text", "value": "seeded;"}),
+        "{dump}"
+    );
+    assert_eq!(
+        dump["roots"]["map"]["value"],
+        json!({"seeded": "yes"}),
+        "{dump}"
+    );
+    assert_eq!(dump["clients"].as_array().unwrap().len(), 1, "{dump}");
+
+    // The text form too.
+    let text = wiredb_async(vec!["dump".into(), url]).await;
+    assert!(text.status.success());
+    let stdout = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        stdout.lines().any(|line| line == "text (Y.Text): seeded;"),
+        "{stdout}"
+    );
+
+    observer.close().await.unwrap();
+    let (status, events) = seeder.finish().await;
+    assert!(status.success(), "{status}: {events:?}");
+}
+
+#[tokio::test]
+async fn dump_reads_a_room_of_the_y_websocket_reference_server() {
+    // The reference server's own `setupWSConnection` (bin/utils.js of y-websocket 1.5.4),
+    // on a port it reports (bin/server.js would print "port 0" for PORT=0).
+    let mut server = Peer::node("js_server.js", &["--port", "0", "--timeout", "60"]);
+    let listening = server.expect_event("listening").await;
+    assert_eq!(listening["version"], "1.5.4");
+    let url = format!("ws://127.0.0.1:{}", listening["port"]);
+    dump_a_foreign_room(&url, |args| Peer::node("js_client.js", &args)).await;
+    drop(server);
+}
+
+#[tokio::test]
+async fn dump_reads_a_room_of_python_wiredbs_server() {
+    let mut server = Peer::python("py_server.py", &["--port", "0", "--timeout", "60"]);
+    let listening = server.expect_event("listening").await;
+    let url = format!("ws://127.0.0.1:{}", listening["port"]);
+    dump_a_foreign_room(&url, |args| Peer::python("py_client.py", &args)).await;
+    drop(server);
 }

@@ -70,6 +70,22 @@ pub enum Error {
     /// A room hook (persistence, upstream connection, ...) failed.
     #[error("room hook failed: {0}")]
     Hook(#[source] BoxError),
+
+    /// Shutting down, the closing hooks of these rooms failed (their files may not
+    /// hold their last changes); every other room closed cleanly.
+    #[error("{} room(s) did not close cleanly: {}", failures.len(), describe_failures(failures))]
+    CloseFailed {
+        /// Room id and its hook's error, by id.
+        failures: Vec<(String, Error)>,
+    },
+}
+
+fn describe_failures(failures: &[(String, Error)]) -> String {
+    failures
+        .iter()
+        .map(|(room, error)| format!("room {room:?}: {error}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {

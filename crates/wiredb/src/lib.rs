@@ -43,7 +43,7 @@
 //! change.await;
 //! let text = bob_doc.get_or_insert_text("t");
 //! assert_eq!(text.get_string(&bob_doc.transact()), "hello bob");
-//! server.shutdown().await;
+//! server.shutdown().await?;
 //! # Ok(()) }
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]

@@ -55,7 +55,8 @@ pub trait RoomHooks: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 
-    /// Finishes a closed room (flush, squash, disconnect upstream). Errors are logged.
+    /// Finishes a closed room (flush, squash, disconnect upstream). Errors are
+    /// logged, and reported by [`RoomManager::shutdown`] for the rooms it closes.
     fn on_close<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, Result<()>> {
         let _ = room;
         Box::pin(async { Ok(()) })
@@ -167,7 +168,7 @@ impl ManagerInner {
 /// assert_eq!(manager.room_ids(), vec!["room-1".to_string()]);
 /// provider.close().await.unwrap();
 /// serving.await.unwrap().unwrap();
-/// manager.shutdown().await;
+/// manager.shutdown().await.unwrap();
 /// assert_eq!(manager.room_count(), 0);
 /// # }
 /// ```
@@ -310,9 +311,20 @@ impl RoomManager {
         self.inner.shutdown.is_cancelled()
     }
 
+    /// The settings this manager was made with.
+    pub fn config(&self) -> &ManagerConfig {
+        &self.inner.config
+    }
+
     /// Closes every room (peers are told "going away", hooks flush) and waits for all
     /// of it. New joins fail with [`Error::RoomClosing`]. Idempotent.
-    pub async fn shutdown(&self) {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CloseFailed`] when the closing hook of a room failed (a file not
+    /// flushed, say): every other room was still closed, and the caller learns what
+    /// may be lost (a server binary exits non-zero). A second call reports nothing.
+    pub async fn shutdown(&self) -> Result<()> {
         self.inner.shutdown.cancel();
         let closing: Vec<(String, Arc<OnceCell<Room>>, CancellationToken)> = {
             let mut rooms = self.inner.rooms();
@@ -326,14 +338,25 @@ impl RoomManager {
                 })
                 .collect()
         };
+        let failures = Arc::new(Mutex::new(Vec::new()));
         for (id, room, done) in closing {
             let inner = self.inner.clone();
+            let failures = failures.clone();
             self.inner.tasks.spawn(async move {
-                finish_close(&inner, &id, room, done).await;
+                if let Some(error) = finish_close(&inner, &id, room, done).await {
+                    let mut failures = failures.lock().unwrap_or_else(|p| p.into_inner());
+                    failures.push((id, error));
+                }
             });
         }
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
+        let mut failures = std::mem::take(&mut *failures.lock().unwrap_or_else(|p| p.into_inner()));
+        if failures.is_empty() {
+            return Ok(());
+        }
+        failures.sort_by(|a, b| a.0.cmp(&b.0));
+        Err(Error::CloseFailed { failures })
     }
 }
 
@@ -387,12 +410,14 @@ async fn close_when_idle(inner: Arc<ManagerInner>, id: String, epoch: u64) {
     finish_close(&inner, &id, room, done).await;
 }
 
+/// Closes the room in `cell` and runs its closing hooks; the hooks' error, if any,
+/// is logged and returned.
 async fn finish_close(
     inner: &ManagerInner,
     id: &str,
     cell: Arc<OnceCell<Room>>,
     done: CancellationToken,
-) {
+) -> Option<Error> {
     // A room still opening (its hooks loading a file) is waited for, then closed like
     // any other: returning early would leave it open with nobody to close it. If it is
     // not opening, this claims the cell so that it never will.
@@ -401,13 +426,16 @@ async fn finish_close(
         .await
         .ok()
         .cloned();
+    let mut failure = None;
     if let Some(room) = room {
         room.close().await;
         if let Err(error) = inner.hooks.on_close(&room).await {
             tracing::error!(room = id, %error, "closing hook failed");
+            failure = Some(error);
         }
         tracing::info!(room = id, "room closed");
     }
     inner.rooms().remove(id);
     done.cancel();
+    failure
 }

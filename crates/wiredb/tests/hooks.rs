@@ -67,7 +67,7 @@ async fn shutdown_while_a_room_opens_still_closes_it() {
     };
     // Let the join reach the hook, then shut down while it is still opening.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    manager.shutdown().await;
+    manager.shutdown().await.unwrap();
     assert_eq!(counts.opened.load(Ordering::SeqCst), 1);
     assert_eq!(
         counts.closed.load(Ordering::SeqCst),
@@ -141,4 +141,45 @@ async fn closing_a_provider_whose_peer_takes_nothing_still_ends() {
         closed.is_ok(),
         "close waited forever for a peer that does not read"
     );
+}
+
+/// Fails to close the rooms whose id starts with "bad".
+struct FailingClose;
+
+impl RoomHooks for FailingClose {
+    fn on_close<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
+        Box::pin(async move {
+            if room.id().starts_with("bad") {
+                return Err(Error::hook("disk full"));
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn shutdown_reports_the_rooms_whose_close_failed_and_closes_the_rest() {
+    let manager = RoomManager::new(FailingClose, ManagerConfig::default());
+    let leases = [
+        manager.join("bad-1").await.unwrap(),
+        manager.join("good").await.unwrap(),
+        manager.join("bad-2").await.unwrap(),
+    ];
+    let shut = manager.shutdown().await;
+    match &shut {
+        Err(Error::CloseFailed { failures }) => {
+            let rooms: Vec<&str> = failures.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(rooms, ["bad-1", "bad-2"]);
+        }
+        other => panic!("expected CloseFailed, got {other:?}"),
+    }
+    let message = shut.unwrap_err().to_string();
+    assert!(
+        message.contains("disk full") && message.contains("bad-2"),
+        "{message}"
+    );
+    assert_eq!(manager.room_count(), 0);
+    drop(leases);
+    // Idempotent: nothing left to report.
+    manager.shutdown().await.unwrap();
 }

@@ -74,7 +74,7 @@ async fn converge_with(providers: usize, seed: u64) {
         assert_eq!(map_json(doc), map0);
     }
     assert_eq!(text_of(room.doc()), text0);
-    manager.shutdown().await;
+    manager.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +114,7 @@ async fn auto_push_off_holds_local_updates_until_push() {
     arrived.await;
     assert_eq!(text_of(&doc_b), "one two");
     assert_eq!(a.held_local_count(), 0);
-    manager.shutdown().await;
+    manager.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -136,7 +136,7 @@ async fn auto_pull_off_holds_remote_updates_until_pull() {
     assert_eq!(text_of(&doc_b), "");
     assert_eq!(b.pull().unwrap(), 1);
     assert_eq!(text_of(&doc_b), "later");
-    manager.shutdown().await;
+    manager.shutdown().await.unwrap();
 }
 
 /// A doc with two providers (two rooms, as a WebSocket client and a file client would
@@ -180,7 +180,7 @@ async fn providers_sharing_a_doc_relay_without_echo() {
         1,
         "exactly the writer's update"
     );
-    manager.shutdown().await;
+    manager.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -275,7 +275,7 @@ async fn shutdown_closes_every_room_and_runs_close_hooks() {
         providers.push(p);
     }
     assert_eq!(manager.room_count(), 5);
-    manager.shutdown().await;
+    manager.shutdown().await.unwrap();
     assert_eq!(manager.room_count(), 0);
     assert_eq!(hooks.opened.load(Ordering::SeqCst), 5);
     assert_eq!(hooks.closed.load(Ordering::SeqCst), 5);
@@ -481,6 +481,6 @@ async fn herd_of_1000_joins_one_new_room() {
         peers.iter().all(|(doc, _)| text_of(doc) == "first")
     })
     .await;
-    manager.shutdown().await;
+    manager.shutdown().await.unwrap();
     assert_eq!(hooks.closed.load(Ordering::SeqCst), 1);
 }

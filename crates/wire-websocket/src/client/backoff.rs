@@ -50,7 +50,9 @@ impl Backoff {
         } else {
             capped
         };
-        Some(Duration::from_secs_f64(seconds))
+        // `from_secs_f64` panics past `Duration::MAX` (a `max` of `Duration::MAX`
+        // means "no cap"); such a delay is the cap itself.
+        Some(Duration::try_from_secs_f64(seconds).unwrap_or(self.max))
     }
 }
 
@@ -86,6 +88,18 @@ mod tests {
         assert_eq!(delays[1], Duration::from_millis(200));
         assert_eq!(delays[4], Duration::from_millis(1600));
         assert_eq!(delays[7], Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn an_uncapped_backoff_does_not_overflow() {
+        let backoff = Backoff {
+            max: Duration::MAX,
+            ..Backoff::default()
+        };
+        let mut rng = Jitter::new(3);
+        for attempt in [0, 10, 100, 2000, u32::MAX] {
+            assert!(backoff.delay(attempt, &mut rng).is_some());
+        }
     }
 
     #[test]

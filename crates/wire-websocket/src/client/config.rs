@@ -17,8 +17,11 @@ use crate::channel::KeepAlive;
 /// let config = ClientConfig::default()
 ///     .header("authorization", "Bearer 42")
 ///     .cookie("session", "abc")
+///     .cookie("theme", "dark")
 ///     .reconnect(Some(Backoff { max: Duration::from_secs(10), ..Backoff::default() }));
-/// # assert_eq!(config.headers.len(), 2);
+/// // Cookies share one `Cookie` header, as HTTP/1.1 wants.
+/// assert_eq!(config.headers.len(), 2);
+/// assert_eq!(config.headers[1].1, "session=abc; theme=dark");
 /// ```
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -107,11 +110,20 @@ impl ClientConfig {
         self
     }
 
-    /// Adds a cookie (sent in a `Cookie` header).
+    /// Adds a cookie. Every cookie goes into one `Cookie` header (`a=1; b=2`):
+    /// HTTP/1.1 allows only one (RFC 6265 §5.4), and servers such as Starlette read
+    /// only the first.
     pub fn cookie(mut self, name: &str, value: &str) -> Self {
-        match HeaderValue::try_from(format!("{name}={value}")) {
-            Ok(value) => self.headers.push((header::COOKIE, value)),
-            Err(_) => tracing::warn!(name, "invalid cookie ignored"),
+        let existing = self.headers.iter().position(|(n, _)| n == header::COOKIE);
+        let pair = format!("{name}={value}");
+        let joined = match existing.and_then(|i| self.headers[i].1.to_str().ok()) {
+            Some(earlier) => format!("{earlier}; {pair}"),
+            None => pair,
+        };
+        match (HeaderValue::try_from(joined), existing) {
+            (Ok(value), Some(i)) => self.headers[i].1 = value,
+            (Ok(value), None) => self.headers.push((header::COOKIE, value)),
+            (Err(_), _) => tracing::warn!(name, "invalid cookie ignored"),
         }
         self
     }

@@ -10,7 +10,7 @@ use wiredb::{Provider, ProviderConfig};
 
 use super::backoff::Jitter;
 use super::{Inner, Link, forget_remote_awareness, open_socket, renew_local_awareness};
-use crate::channel::ClientChannel;
+use crate::channel::{ClientChannel, PeerClosed};
 use crate::error::Error;
 
 /// y-protocols peers expire awareness states after 30 s; renew at half that, as the
@@ -31,6 +31,10 @@ pub(super) async fn run(inner: Arc<Inner>, first: ClientChannel) {
                 };
                 match opened {
                     Ok(channel) => channel,
+                    Err(error) if refuses_for_good(&error) => {
+                        tracing::warn!(url = %inner.url, %error, "server refused the reconnection; giving up");
+                        return close_link(&inner, Some(error));
+                    }
                     Err(error) => {
                         tracing::debug!(url = %inner.url, %error, attempt, "reconnection failed");
                         if !retry_after_backoff(&inner, &mut attempt, &mut jitter, error).await {
@@ -61,6 +65,12 @@ pub(super) async fn run(inner: Arc<Inner>, first: ClientChannel) {
         let error = match ended {
             Err(error @ wiredb::Error::PermissionDenied { .. }) => {
                 // Retrying cannot change the server's mind.
+                return close_link(&inner, Some(error.into()));
+            }
+            Err(error) if PeerClosed::of(&error).is_some_and(|closed| closed.code == 1009) => {
+                // Our document (its handshake) is over the server's frame limit:
+                // every new connection would send it again and be closed again.
+                tracing::warn!(url = %inner.url, %error, "server closed: frame too big; giving up");
                 return close_link(&inner, Some(error.into()));
             }
             Err(error) => Error::from(error),
@@ -131,6 +141,14 @@ async fn retry_after_backoff(
             false
         }
     }
+}
+
+/// Whether a failed reconnection is the server's final word: an HTTP client error
+/// (401, 403, 404, ... a connect hook refusing) stays one on the next attempt; a
+/// timeout (408), rate limit (429) or server error (503 while it restarts) may not.
+fn refuses_for_good(error: &Error) -> bool {
+    matches!(error, Error::Rejected { status, .. }
+        if (400..500).contains(status) && *status != 408 && *status != 429)
 }
 
 fn close_link(inner: &Inner, error: Option<Error>) {

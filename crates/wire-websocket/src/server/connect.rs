@@ -139,7 +139,13 @@ pub(crate) fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                // Two hex digits exactly: `from_str_radix` alone would take "+1".
+                let digits = &bytes[i + 1..i + 3];
+                let hex = digits
+                    .iter()
+                    .all(u8::is_ascii_hexdigit)
+                    .then(|| std::str::from_utf8(digits).ok())
+                    .flatten();
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(byte) => {
                         out.push(byte);
@@ -190,6 +196,8 @@ mod tests {
         assert_eq!(r.query_param("missing"), None);
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%C3%A9"), "é");
+        // Not hex digits, though `u8::from_str_radix` would read "+1" as 1.
+        assert_eq!(percent_decode("%+1x"), "% 1x");
     }
 
     #[test]

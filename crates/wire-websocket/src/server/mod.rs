@@ -264,8 +264,9 @@ impl AsyncWebSocketServer {
                 }
             })
             .await;
-        self.shutdown().await;
-        served.map_err(|source| Error::Serve { source })
+        let closed = self.shutdown().await;
+        served.map_err(|source| Error::Serve { source })?;
+        closed
     }
 
     /// Binds `host:port` (port 0 picks a free one) and serves in the background.
@@ -313,11 +314,17 @@ impl AsyncWebSocketServer {
     /// Graceful shutdown: stops accepting, closes every room (each peer gets a
     /// "going away" close frame, room hooks flush their files), and waits for every
     /// connection task. Idempotent.
-    pub async fn shutdown(&self) {
+    ///
+    /// # Errors
+    ///
+    /// [`wiredb::Error::CloseFailed`] (as [`Error::Core`]) when a room's closing hook
+    /// failed, e.g. its file could not be flushed; the rest still shut down.
+    pub async fn shutdown(&self) -> Result<()> {
         self.shared.shutdown.cancel();
-        self.shared.manager.shutdown().await;
+        let closed = self.shared.manager.shutdown().await;
         self.shared.connections.close();
         self.shared.connections.wait().await;
+        Ok(closed?)
     }
 
     /// Number of WebSocket connections being served.
@@ -351,14 +358,20 @@ impl ServerHandle {
     }
 
     /// Shuts the server down gracefully and waits for it.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`AsyncWebSocketServer::shutdown`], or the accept loop's failure.
     pub async fn shutdown(self) -> Result<()> {
-        self.server.shutdown().await;
-        match self.task.await {
+        let closed = self.server.shutdown().await;
+        let served = match self.task.await {
             Ok(result) => result,
             Err(join) => Err(Error::Serve {
                 source: std::io::Error::other(join),
             }),
-        }
+        };
+        // The rooms' close is the one that may have lost data: report it first.
+        closed.and(served)
     }
 }
 
@@ -379,6 +392,9 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
         Ok(response) => response,
         Err(refusal) => return refusal.into_response(),
     };
+    // Taken before the connect hook (which may take its time) so that a shutdown
+    // starting meanwhile waits for this request too, and the check below then sees it.
+    let connection = shared.connections.token();
     if shared.shutdown.is_cancelled() || shared.manager.is_shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
     }
@@ -410,8 +426,10 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
         None => "websocket".to_owned(),
     };
     let room = connect.room;
-    // Taken before the upgrade so that shutdown waits for this connection too.
-    let connection = shared.connections.token();
+    // The hook may have awaited while the server began shutting down.
+    if shared.shutdown.is_cancelled() || shared.manager.is_shutting_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
+    }
     tokio::spawn(async move {
         let _connection = connection;
         let upgraded = match on_upgrade.await {
@@ -422,7 +440,8 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
             }
         };
         let config = &shared.config;
-        let max_frame = config.manager.room.max_frame_size;
+        // The rooms' limit (a manager given to the builder has its own config).
+        let max_frame = shared.manager.config().room.max_frame_size;
         let socket_config = WebSocketConfig::default()
             .read_buffer_size(config.read_buffer_size)
             .write_buffer_size(config.write_buffer_size)
