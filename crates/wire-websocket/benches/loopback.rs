@@ -8,7 +8,9 @@
 //! the room receives each one):
 //! 1. 1 room × 50 subscribers, 1 writer at 50 Hz;
 //! 2. 20 rooms × 10 subscribers, 2 writers each at 20 Hz;
-//! 3. 2000 idle connections (200 rooms of 10): server RSS per connection.
+//! 3. 2000 idle connections (200 rooms of 10), each having sent what a y-websocket
+//!    client sends on connect (SyncStep1 and an awareness state): server RSS per
+//!    connection.
 //!
 //! Reported: latency p50/p99 (writer send → subscriber receive) and server CPU µs per
 //! delivered update (server CPU time over the frames it sent), from the sum of
@@ -333,13 +335,38 @@ async fn write_at(socket: Socket, client_id: u64, hz: u32, seconds: u64, sent: S
     total
 }
 
+/// A y-websocket client's first frames: SyncStep1 of an empty doc, then an awareness
+/// update carrying a typical cursor/user state.
+fn client_hello(client_id: u64) -> Vec<Vec<u8>> {
+    use wiredb::yrs::sync::{Awareness, Message as YMessage, SyncMessage};
+    use wiredb::yrs::updates::encoder::Encode;
+    let doc = Doc::with_options(Options::with_client_id(ClientID::new(client_id)));
+    let sync_step1 = YMessage::Sync(SyncMessage::SyncStep1(doc.transact().state_vector()));
+    let mut awareness = Awareness::new(doc);
+    awareness.set_local_state_raw(format!(
+        r##"{{"user":{{"name":"user {client_id}","color":"#30bced"}},"cursor":null}}"##
+    ));
+    let update = awareness.update().unwrap();
+    vec![
+        sync_step1.encode_v1(),
+        YMessage::Awareness(update).encode_v1(),
+    ]
+}
+
 async fn idle_memory(connections: usize, per_room: usize) {
     let server = ServerProcess::start();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = server.rss_kib();
     let mut sockets = Vec::with_capacity(connections);
     for i in 0..connections {
-        sockets.push(connect(&server.url(&format!("idle-{}", i / per_room))).await);
+        let mut socket = connect(&server.url(&format!("idle-{}", i / per_room))).await;
+        // What a y-websocket client sends on connect: its SyncStep1 and its awareness
+        // state. The server's answers pile up unread in the socket buffers (kernel
+        // memory, not the server's RSS).
+        for frame in client_hello(i as u64 + 1) {
+            socket.send(Message::Binary(frame.into())).await.unwrap();
+        }
+        sockets.push(socket);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = server.rss_kib();

@@ -447,19 +447,29 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
             .write_buffer_size(config.write_buffer_size)
             .max_message_size(Some(max_frame))
             .max_frame_size(Some(max_frame));
-        let socket = WebSocketStream::from_raw_socket(
+        // Boxed like the rest below: this future (the whole socket, being built) is
+        // needed for a moment, and inline it would stay reserved in the task.
+        let socket = Box::pin(WebSocketStream::from_raw_socket(
             TokioIo::new(upgraded),
             Role::Server,
             Some(socket_config),
-        )
+        ))
         .await;
-        let channel = ServerChannel::new(peer, socket, config.keepalive);
-        serve_connection(&shared, &room, channel, access).await;
+        // Into an `Arc` at once, and the rest boxed: this task lives as long as the
+        // connection, and what its future holds by value (the channel, the futures
+        // of the upgrade) would stay reserved in it all that time.
+        let channel = Arc::new(ServerChannel::new(peer, socket, config.keepalive));
+        Box::pin(serve_connection(&shared, &room, channel, access)).await;
     });
     switching
 }
 
-async fn serve_connection(shared: &Shared, room: &str, channel: ServerChannel, access: Access) {
+async fn serve_connection(
+    shared: &Shared,
+    room: &str,
+    channel: Arc<ServerChannel>,
+    access: Access,
+) {
     // Boxed: opening a room (hooks loading files) is a large future, needed only
     // until the join; inline, its size would stay reserved in every connection's task.
     let lease = match Box::pin(shared.manager.join(room)).await {
@@ -475,7 +485,7 @@ async fn serve_connection(shared: &Shared, room: &str, channel: ServerChannel, a
         read_only: access == Access::ReadOnly,
     };
     let peer = channel.id().to_owned();
-    let result = lease.room().serve_with(channel, options).await;
+    let result = lease.room().serve_shared(channel, options).await;
     match result {
         Ok(()) => tracing::info!(room, %peer, "connection closed"),
         Err(error) => tracing::info!(room, %peer, %error, "connection closed"),

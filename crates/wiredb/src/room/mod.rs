@@ -240,6 +240,21 @@ impl Room {
     /// [`CloseReason`], the peer's awareness states are removed and announced as
     /// removed, and nothing else in the room is affected.
     pub async fn serve_with<C: Channel>(&self, channel: C, options: PeerOptions) -> Result<()> {
+        self.serve_shared(Arc::new(channel), options).await
+    }
+
+    /// [`Room::serve_with`] for a channel already behind an `Arc` (the reader and the
+    /// writer of the peer share it).
+    ///
+    /// A server holding many idle connections should build the `Arc` right after
+    /// the channel and call this: a channel passed by value is stored in every
+    /// future it travels through (the caller's, then this one's) for the whole
+    /// connection, which for a WebSocket is a few hundred bytes each.
+    pub async fn serve_shared<C: Channel>(
+        &self,
+        channel: Arc<C>,
+        options: PeerOptions,
+    ) -> Result<()> {
         let origin = unique_origin("peer");
         let mut connection = Connection::server(origin.clone());
         connection.set_read_only(options.read_only);
@@ -267,7 +282,6 @@ impl Room {
         // select polls every branch whenever any of them is woken, so each frame sent
         // would also re-poll the idle reader down to the socket. Fan-out wakes writers
         // far more often than peers send.
-        let channel = Arc::new(channel);
         let max_batch = self.inner.config.max_batch;
         let mut writer = tokio::spawn({
             let channel = channel.clone();
