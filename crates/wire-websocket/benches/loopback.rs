@@ -10,7 +10,12 @@
 //! 2. 20 rooms × 10 subscribers, 2 writers each at 20 Hz;
 //! 3. 2000 idle connections (200 rooms of 10), each having sent what a y-websocket
 //!    client sends on connect (SyncStep1 and an awareness state): server RSS per
-//!    connection.
+//!    connection;
+//! 4. the floor: load 1's fan-out done with one bare `write` per subscriber (no
+//!    WebSocket, no runtime), i.e. what the kernel alone costs per delivery.
+//!
+//! The server runs on one thread, as `wiredb serve` does by default;
+//! `WIREDB_BENCH_SERVER_THREADS=N` (N ≥ 2) gives it a multi-thread runtime instead.
 //!
 //! Reported: latency p50/p99 (writer send → subscriber receive) and server CPU µs per
 //! delivered update (server CPU time over the frames it sent), from the sum of
@@ -32,8 +37,10 @@ use wiredb::yrs::{Doc, Options, ReadTxn, Text, Transact};
 const ROLE_VAR: &str = "WIREDB_BENCH_ROLE";
 
 fn main() {
-    if std::env::var(ROLE_VAR).as_deref() == Ok("server") {
-        return run_server();
+    match std::env::var(ROLE_VAR).as_deref() {
+        Ok("server") => return run_server(),
+        Ok("floor") => return run_floor_sender(),
+        _ => {}
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let seconds = if quick { 3 } else { 10 };
@@ -42,7 +49,7 @@ fn main() {
         .build()
         .unwrap();
     println!("loopback fan-out, server in its own process, {seconds} s per load");
-    // `-- --only N` runs load N alone (1, 2 or 3), e.g. under a profiler.
+    // `-- --only N` runs load N alone (1 to 4), e.g. under a profiler.
     let only: Option<u32> = std::env::args()
         .skip_while(|a| a != "--only")
         .nth(1)
@@ -74,7 +81,102 @@ fn main() {
         if wanted(3) {
             idle_memory(2000, 10).await;
         }
+        if wanted(4) {
+            send_floor(50, 50, seconds).await;
+        }
     });
+}
+
+/// Frames the floor sender writes per connection: as many as load 1 delivers.
+const FLOOR_FRAME: [u8; 30] = [0; 30];
+
+/// The floor process: accepts `WIREDB_BENCH_FLOOR_N` connections, then on each line
+/// of stdin writes one 30-byte frame to every connection with a bare `write`, and
+/// answers "ok". No WebSocket, no runtime: what the kernel alone costs per delivery.
+fn run_floor_sender() {
+    let n: usize = std::env::var("WIREDB_BENCH_FLOOR_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    println!("{}", listener.local_addr().unwrap().port());
+    std::io::stdout().flush().unwrap();
+    let mut peers: Vec<std::net::TcpStream> = (0..n)
+        .map(|_| {
+            let (peer, _) = listener.accept().unwrap();
+            peer.set_nodelay(true).unwrap();
+            peer
+        })
+        .collect();
+    let mut line = String::new();
+    while std::io::stdin().read_line(&mut line).unwrap_or(0) > 0 {
+        for peer in &mut peers {
+            peer.write_all(&FLOOR_FRAME).unwrap();
+        }
+        println!("ok");
+        std::io::stdout().flush().unwrap();
+        line.clear();
+    }
+}
+
+/// Load 4: the same fan-out as load 1 (50 subscribers, 50 Hz) done with one bare
+/// `write` per subscriber and nothing else: the kernel's cost of a loopback TCP
+/// delivery (the send, and the receive processing and wake-up it runs in the
+/// sender's context), a floor under any server's CPU per delivered update.
+async fn send_floor(subscribers: usize, hz: u32, seconds: u64) {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .env(ROLE_VAR, "floor")
+        .env("WIREDB_BENCH_FLOOR_N", subscribers.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    let mut readers = Vec::new();
+    for _ in 0..subscribers {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        readers.push(tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 4096];
+            while stream.read(&mut buf).await.unwrap_or(0) > 0 {}
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cpu = |pid: u32| -> u64 {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let rounds = u64::from(hz) * seconds;
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / hz);
+    let before = cpu(child.id());
+    for _ in 0..rounds {
+        tick.tick().await;
+        stdin.write_all(b"go\n").unwrap();
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+    }
+    let cpu_ns = cpu(child.id()) - before;
+    drop(stdin);
+    let _ = child.wait();
+    for reader in readers {
+        reader.abort();
+    }
+    let deliveries = rounds * subscribers as u64;
+    println!("\nfloor: bare write() of a 30-byte frame to {subscribers} sockets @ {hz} Hz");
+    println!(
+        "  {deliveries} deliveries: sender CPU {:.2} µs per delivery (kernel send + loopback receive)",
+        cpu_ns as f64 / 1e3 / deliveries as f64
+    );
 }
 
 /// The server process: serves on 127.0.0.1:0, prints the port, stops at stdin EOF.
@@ -83,14 +185,14 @@ fn run_server() {
         .ok()
         .and_then(|t| t.parse().ok())
     {
-        Some(0) => tokio::runtime::Builder::new_current_thread()
+        // Default: one thread, as `wiredb serve` runs unless given `--threads`.
+        None | Some(0 | 1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
         Some(threads) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .enable_all()
             .build(),
-        None => tokio::runtime::Runtime::new(),
     }
     .unwrap();
     runtime.block_on(async {
@@ -286,6 +388,13 @@ async fn fan_out(
     // Each update goes to every other peer of its room: subscribers and other writers.
     let deliveries = updates * (subscribers + writers - 1) as u64;
     let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    // Every subscriber must have received every update: a peer dropped as slow (or
+    // a lost frame) would make the CPU per delivery look better than it is.
+    assert_eq!(
+        latencies.len() as u64,
+        updates * subscribers as u64,
+        "not every update reached every subscriber"
+    );
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!("\n{name}");
