@@ -135,8 +135,7 @@ impl ParsedLog<'_> {
 }
 
 /// The incomplete record at the end of a log: what a crash in the middle of an
-/// append leaves behind (or a zero-length record, which ends the data: see
-/// [`parse`]).
+/// append leaves behind (or a zero-filled end: see [`parse`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TornTail {
     /// Where the incomplete record starts (equal to
@@ -157,16 +156,19 @@ pub struct TornTail {
 /// record whose length prefix or payload runs past the end of the data is
 /// reported in [`ParsedLog::torn`] rather than as an error, so that the
 /// caller can keep every whole record before it. A declared length is never
-/// used to allocate, so an absurd one (say 2⁶⁰) is just a torn tail. A
-/// zero-length record ends the data as Python `wire_file` reads it: it and
-/// everything after it are the torn tail (a zero-filled tail is what a power
-/// loss leaves of an append that had not reached the disk).
+/// used to allocate, so an absurd one (say 2⁶⁰) is just a torn tail. Zero
+/// bytes from a record boundary to the end are a torn tail too (what a power
+/// loss leaves of an append that had not reached the disk; Python `wire_file`
+/// reads a zero length as the end).
 ///
 /// # Errors
 ///
 /// - [`Error::VersionMismatch`] when the header holds another version string;
 /// - [`Error::NotAnUpdateLog`] when there is no NUL-terminated, non-empty
-///   version string within the first [`MAX_HEADER_LEN`] bytes.
+///   version string within the first [`MAX_HEADER_LEN`] bytes;
+/// - [`Error::InvalidContent`] when a zero-length record is followed by data
+///   other than zeros (Python would silently stop reading there; cutting it
+///   could destroy records, so the caller must leave the file alone).
 ///
 /// The errors carry no path; [`UpdateLog::open`](crate::UpdateLog::open) adds it.
 ///
@@ -223,13 +225,27 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedLog<'_>, Error> {
             }
         };
         let payload = &rest[prefix_len..];
-        // Compare in u64 so a huge declared length is never cast down. A
-        // zero length ends the data too: no writer puts an empty record in a
-        // log, Python `wire_file` stops reading there, and a run of zero bytes
-        // is what a power loss can leave where an append had not reached the
-        // disk yet. Reading on would make records after it visible to us but
-        // not to Python.
-        if declared == 0 || declared > payload.len() as u64 {
+        if declared == 0 {
+            // No writer puts an empty record in a log. Zero bytes to the end
+            // are what a power loss leaves of an append whose data had not
+            // reached the disk: a torn tail. Anything else after a zero length
+            // is data Python `wire_file` would never read (it stops there) and
+            // that we must not cut either: the file is refused, untouched.
+            if payload.iter().all(|&b| b == 0) {
+                torn = Some(tail(Some(0)));
+                break;
+            }
+            return Err(Error::InvalidContent {
+                path: None,
+                reason: format!(
+                    "a zero-length record at byte offset {pos} is followed by {} more bytes \
+                     (Python wire_file stops reading there); left as it is",
+                    payload.len()
+                ),
+            });
+        }
+        // Compare in u64 so a huge declared length is never cast down.
+        if declared > payload.len() as u64 {
             torn = Some(tail(Some(declared)));
             break;
         }
@@ -402,22 +418,36 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_length_record_ends_the_data_as_in_python() {
+    fn a_zero_filled_end_is_a_torn_tail() {
         let mut bytes = encode_header();
         encode_record(b"keep me", &mut bytes);
         let valid = bytes.len();
-        // A zero-filled tail (power loss), and one with a record after it,
-        // which Python `wire_file` would not read either.
-        for tail in [&[0u8; 64][..], &[0, 2, b'h', b'i'][..]] {
+        for zeros in [1, 2, 64, 5000] {
             let mut data = bytes.clone();
-            data.extend_from_slice(tail);
+            data.resize(valid + zeros, 0);
             let log = parse(&data).unwrap();
             assert_eq!(log.records, [&b"keep me"[..]]);
             assert_eq!(log.valid_len, valid);
             let torn = log.torn.unwrap();
             assert_eq!((torn.offset, torn.declared_len), (valid, Some(0)));
-            assert_eq!(torn.available, tail.len());
+            assert_eq!(torn.available, zeros);
         }
+    }
+
+    #[test]
+    fn data_after_a_zero_length_record_is_refused_not_cut() {
+        let mut bytes = encode_header();
+        encode_record(b"keep me", &mut bytes);
+        let offset = bytes.len();
+        bytes.push(0);
+        encode_record(b"after", &mut bytes);
+        let err = parse(&bytes).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::InvalidContent { .. }), "{err:?}");
+        assert!(
+            message.contains(&format!("byte offset {offset}")),
+            "{message}"
+        );
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub struct AppendStats {
     pub records: usize,
     /// Bytes written, length prefixes included.
     pub bytes: u64,
+    /// Whether the append was synced to stable storage (`fdatasync`), which
+    /// [`Durability::Fsync`] does after every append.
+    pub synced: bool,
 }
 
 /// What one [`UpdateLog::squash`] changed.
@@ -268,6 +271,7 @@ impl UpdateLog {
         Ok(AppendStats {
             records,
             bytes: buf.len() as u64,
+            synced: self.durability == Durability::Fsync,
         })
     }
 
@@ -710,7 +714,8 @@ mod tests {
             stats,
             AppendStats {
                 records: 2,
-                bytes: 7
+                bytes: 7,
+                synced: true, // the default durability is Fsync
             }
         );
         log.append([vec![0x55; 128]]).unwrap();
@@ -1070,6 +1075,22 @@ mod tests {
             create_dir_durably(&file.join("x")),
             Err(Error::Io { .. })
         ));
+    }
+
+    #[test]
+    fn records_after_a_zero_length_record_are_refused_and_left_untouched() {
+        let (_dir, path) = setup();
+        let mut bytes = format::encode_header();
+        format::encode_record(b"one", &mut bytes);
+        bytes.push(0);
+        format::encode_record(b"two", &mut bytes);
+        fs::write(&path, &bytes).unwrap();
+        let err = UpdateLog::open(&path, Durability::default()).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidContent { path: Some(_), .. }),
+            "{err:?}"
+        );
+        assert_eq!(fs::read(&path).unwrap(), bytes);
     }
 
     #[test]

@@ -29,8 +29,12 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), CliError> {
     if let Some(torn) = &parsed.torn {
         // Reported, not repaired: inspect never writes. Opening it with a client (or
         // `wiredb squash`) truncates the torn tail.
+        let what = match torn.declared_len {
+            Some(0) => "zero bytes from",
+            _ => "torn record at",
+        };
         return Err(format!(
-            "{}: torn record at byte offset {} (a crash mid-append?): {} whole records before it",
+            "{}: {what} byte offset {} to the end (a crash mid-append?): {} whole records before it",
             args.file.display(),
             torn.offset,
             parsed.records.len()

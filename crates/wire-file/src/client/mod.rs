@@ -300,7 +300,8 @@ impl AsyncFileClient {
     /// is appended (what `write_delay` still holds included), the file is
     /// squashed if [`squash_on_close`](FileClientConfig::squash_on_close)
     /// says so, and synced. Changes held by `auto_push = false` are not
-    /// written. Closing again does nothing.
+    /// written. Closing again does nothing (a close racing another waits for
+    /// it to finish).
     ///
     /// Dropping a client without closing it does the same in the background
     /// (as long as the runtime lives), but a failure is only logged.
@@ -309,8 +310,10 @@ impl AsyncFileClient {
     ///
     /// The first failure of the final append, squash or sync.
     pub async fn close(&self) -> Result<(), Error> {
-        let tasks = self.tasks.lock().await.take();
-        match tasks {
+        // Held until the shutdown is done, so that a second close() racing the
+        // first returns only once the file is flushed, not at once.
+        let mut tasks = self.tasks.lock().await;
+        match tasks.take() {
             Some(tasks) => shut_down(&self.provider, &self.jobs, tasks).await,
             None => Ok(()),
         }

@@ -44,6 +44,10 @@ pub struct FileStats {
     pub records_appended: u64,
     /// Bytes written by those appends, length prefixes included.
     pub bytes_appended: u64,
+    /// Appends synced to stable storage right after their write: every one
+    /// with [`Durability::Fsync`](crate::Durability::Fsync), none otherwise
+    /// (closing still syncs the file).
+    pub synced_appends: u64,
     /// Appends that failed (they are retried; see the log for why).
     pub failed_appends: u64,
     /// Squashes done, on open, on request and on close.
@@ -188,6 +192,7 @@ impl Writer {
                 let pending = self.batch.len();
                 self.stats.send_modify(|stats| {
                     stats.appends += 1;
+                    stats.synced_appends += u64::from(appended.synced);
                     stats.records_appended += appended.records as u64;
                     stats.bytes_appended += appended.bytes;
                     stats.pending = pending;
@@ -207,8 +212,14 @@ impl Writer {
                 self.stats.send_modify(|stats| stats.failed_appends += 1);
                 Err(error)
             }
-            // The blocking task died: its updates died with it.
+            // The blocking task died (a panic, the runtime going away): its
+            // updates died with it. Said loudly, as it is data lost.
             Err(error) => {
+                tracing::error!(
+                    path = %self.path.display(),
+                    %error,
+                    "append task failed; its updates are lost from the file (the document still has them)"
+                );
                 self.publish_pending();
                 Err(error)
             }
