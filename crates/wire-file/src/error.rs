@@ -118,8 +118,9 @@ impl Error {
 
     /// Attaches `path` to an error produced without one (by
     /// [`format::parse`](crate::format::parse) from bare bytes, or while
-    /// rebuilding a document from records).
-    pub(crate) fn at_path(mut self, at: &Path) -> Self {
+    /// rebuilding a document from records, as in [`crate::merge`]); errors
+    /// that name their file already, or have none, are returned as they are.
+    pub fn at_path(mut self, at: &Path) -> Self {
         match &mut self {
             Error::VersionMismatch { path, .. }
             | Error::NotAnUpdateLog { path, .. }

@@ -112,13 +112,13 @@ pub struct ParsedLog<'a> {
     pub header_len: usize,
     /// The payload of every whole record, in file order.
     ///
-    /// Zero-length records are skipped: they are not updates, and Python
-    /// `wire_file` treats one as the end of the log.
+    /// A zero-length record is never among them: zeros to the end are the
+    /// torn tail ([`ParsedLog::torn`]), anything else after one is an error.
     pub records: Vec<&'a [u8]>,
     /// End offset of the last whole record (or of the header): everything
     /// from here on is a torn tail.
     pub valid_len: usize,
-    /// The incomplete last record, if the data ends in the middle of one.
+    /// The incomplete last record (or the zero-filled end), if any.
     pub torn: Option<TornTail>,
 }
 

@@ -20,7 +20,6 @@ use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use yrs::Update;
 use yrs::updates::decoder::Decode;
@@ -127,17 +126,21 @@ impl UpdateLog {
     /// Opens the log at `path`, creating it (with its header) if it does not
     /// exist, and returns it together with every whole record in it.
     ///
-    /// If the file ends in a torn record (a crash during an append), a warning
-    /// naming the path, the offset and the lost bytes is logged and the file
-    /// is truncated to its last whole record. A file whose header is torn (a
-    /// crash while it was being created) is started afresh.
+    /// If the file ends in a torn record (a crash during an append) or in
+    /// zeros (a power loss), a warning naming the path, the offset and the
+    /// lost bytes is logged and the file is truncated to its last whole
+    /// record. A file whose header is torn (a crash while it was being
+    /// created) is started afresh. A temp file left by a crashed squash is
+    /// removed.
     ///
     /// # Errors
     ///
     /// - [`Error::Locked`] if another `UpdateLog` (in this process or any
     ///   other) has the file open;
     /// - [`Error::VersionMismatch`] or [`Error::NotAnUpdateLog`] if the file
-    ///   is not a log of this version; it is then left byte-for-byte untouched;
+    ///   is not a log of this version, [`Error::InvalidContent`] if records
+    ///   follow a zero-length one; the file is then left byte-for-byte
+    ///   untouched;
     /// - [`Error::Io`] if the file or its directory cannot be opened, read,
     ///   written or synced.
     pub fn open(
@@ -173,7 +176,7 @@ impl UpdateLog {
         let checked = check(&records)?;
         // The lock is held: a temp file of an earlier squash can only be the
         // leftover of a process that crashed mid-squash.
-        remove_stale_temp_files(path);
+        remove_stale_temp_file(path);
 
         let mut log = UpdateLog {
             file,
@@ -293,11 +296,11 @@ impl UpdateLog {
     /// everything appended since: with [`merge_records`](crate::merge_records),
     /// or through a `yrs::Doc` with
     /// `encode_state_as_update_v1(&StateVector::default())` (see
-    /// [`crate::merge`]). An empty `merged_update` leaves a log with no
-    /// records.
+    /// [`crate::merge`]). An empty `merged_update` (or `00 00`, the empty
+    /// document) leaves a log with no records.
     ///
     /// The new content is written to a temp file next to the log
-    /// (`.{name}.tmp-{pid}-{n}`), locked, synced, renamed over the log, and the
+    /// (`.{name}.tmp`), locked, synced, renamed over the log, and the
     /// directory is synced; the log then continues on the new file. A crash at
     /// any point leaves either the old file or the new one.
     ///
@@ -341,7 +344,10 @@ impl UpdateLog {
     /// [`UpdateLog::squash`] through the temp file `temp` (a parameter so that
     /// tests can make it fail).
     fn squash_via(&mut self, temp: &Path, merged_update: &[u8]) -> Result<SquashStats, Error> {
-        if !merged_update.is_empty() {
+        // `00 00` (no structs, empty delete set) is how yrs encodes an empty
+        // document: as a record it would say nothing, so there is none.
+        let carries_nothing = merged_update.is_empty() || merged_update == [0, 0];
+        if !carries_nothing {
             Update::decode_v1(merged_update).map_err(|source| Error::Decode {
                 path: None, // not a record of the file: the new content
                 index: 0,
@@ -350,7 +356,7 @@ impl UpdateLog {
         }
         let mut content = format::encode_header();
         let mut records = 0;
-        if !merged_update.is_empty() {
+        if !carries_nothing {
             format::encode_record(merged_update, &mut content);
             records = 1;
         }
@@ -557,7 +563,11 @@ fn parent_dir(path: &Path) -> PathBuf {
 /// Creates `dir` (and its missing ancestors) so that it survives a power
 /// loss: each new directory's entry is synced in its parent, else the logs
 /// synced inside it could vanish with it.
-pub(crate) fn create_dir_durably(dir: &Path) -> Result<(), Error> {
+///
+/// # Errors
+///
+/// [`Error::Io`] if a directory cannot be created or synced.
+pub fn create_dir_durably(dir: &Path) -> Result<(), Error> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -588,50 +598,36 @@ fn sync_dir(_dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Removes the temp files a crash in the middle of a squash of `target` left
+/// Removes the temp file a crash in the middle of a squash of `target` left
 /// behind (see [`temp_path`]). Called with `target`'s lock held, so that no
-/// squash of it can be running. Best effort: a leftover costs disk space,
-/// not data, so failing to remove one is only logged.
-fn remove_stale_temp_files(target: &Path) {
-    let Some(name) = target.file_name() else {
-        return;
-    };
-    let mut prefix = OsString::from(".");
-    prefix.push(name);
-    prefix.push(".tmp-");
-    let prefix = prefix.to_string_lossy().into_owned();
-    let dir = parent_dir(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
-            continue;
-        }
-        let stale = entry.path();
-        match std::fs::remove_file(&stale) {
-            Ok(()) => tracing::warn!(
-                path = %stale.display(),
-                "removed the temp file of a squash that did not finish (a crash?)"
-            ),
-            Err(error) => {
-                tracing::debug!(path = %stale.display(), %error, "cannot remove stale temp file")
-            }
+/// squash of it can be running. One `unlink`, no directory scan: a server
+/// opens rooms in directories of many thousand logs. Best effort: a leftover
+/// costs disk space, not data, so failing to remove one is only logged.
+fn remove_stale_temp_file(target: &Path) {
+    let stale = temp_path(target);
+    match std::fs::remove_file(&stale) {
+        Ok(()) => tracing::warn!(
+            path = %stale.display(),
+            "removed the temp file of a squash that did not finish (a crash?)"
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            tracing::debug!(path = %stale.display(), %error, "cannot remove stale temp file")
         }
     }
 }
 
-/// A fresh temp-file path next to `target`: `.{name}.tmp-{pid}-{n}`.
+/// The temp-file path of a squash of `target`: `.{name}.tmp`.
 ///
 /// Same directory, so that the rename is atomic (same file system); hidden,
-/// so that it does not look like a log; pid and counter, so that concurrent
-/// squashes of different logs never collide.
+/// so that it does not look like a log. One fixed name is enough: only the
+/// holder of `target`'s lock squashes it, one squash at a time, and a name
+/// known in advance is what lets [`remove_stale_temp_file`] find a leftover
+/// without scanning the directory.
 fn temp_path(target: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut name = OsString::from(".");
     name.push(target.file_name().unwrap_or("update-log".as_ref()));
-    name.push(format!(".tmp-{}-{n}", std::process::id()));
+    name.push(".tmp");
     parent_dir(target).join(name)
 }
 
@@ -949,6 +945,10 @@ mod tests {
         log.squash(&[]).unwrap();
         assert_eq!((log.record_count(), log.len()), (0, 6));
         assert_eq!(fs::read(&path).unwrap(), format::HEADER);
+        // The empty document as yrs encodes it, too.
+        log.append(text_updates(&["y"])).unwrap();
+        log.squash(&[0, 0]).unwrap();
+        assert_eq!((log.record_count(), log.len()), (0, 6));
     }
 
     #[test]
@@ -961,7 +961,7 @@ mod tests {
         let merged = crate::merge_records(&updates).unwrap();
 
         // The temp path is taken by a directory: creating the file fails.
-        let temp = dir.path().join(".room_updates.y.tmp-blocked");
+        let temp = dir.path().join(".room_updates.y.tmp");
         fs::create_dir(&temp).unwrap();
         let err = log.squash_via(&temp, &merged).unwrap_err();
         assert!(
@@ -1051,15 +1051,10 @@ mod tests {
     }
 
     #[test]
-    fn temp_paths_are_hidden_siblings_and_unique() {
+    fn temp_paths_are_hidden_siblings() {
         let a = temp_path(Path::new("/data/room_updates.y"));
-        let b = temp_path(Path::new("/data/room_updates.y"));
-        assert_ne!(a, b);
-        assert_eq!(a.parent(), Some(Path::new("/data")));
-        let name = a.file_name().unwrap().to_string_lossy().into_owned();
-        let prefix = format!(".room_updates.y.tmp-{}-", std::process::id());
-        assert!(name.starts_with(&prefix), "{name}");
-        assert_eq!(temp_path(Path::new("x.y")).parent(), Some(Path::new(".")));
+        assert_eq!(a, Path::new("/data/.room_updates.y.tmp"));
+        assert_eq!(temp_path(Path::new("x.y")), Path::new("./.x.y.tmp"));
     }
 
     #[test]
@@ -1099,8 +1094,8 @@ mod tests {
         drop(open(&path));
         // What a process killed between creating and renaming its temp file
         // leaves, next to another log's temp file, which must stay.
-        let stale = dir.path().join(".room_updates.y.tmp-4242-7");
-        let other = dir.path().join(".other_updates.y.tmp-4242-7");
+        let stale = dir.path().join(".room_updates.y.tmp");
+        let other = dir.path().join(".other_updates.y.tmp");
         fs::write(&stale, b"0.0.1\0half").unwrap();
         fs::write(&other, b"0.0.1\0").unwrap();
         let (_log, records) = open(&path);
@@ -1116,12 +1111,12 @@ mod tests {
         let (_dir, path) = setup();
         let (mut log, _) = open(&path);
         log.append(text_updates(&["a", "b"])).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
         let merged = log.read_records().unwrap();
         log.squash(&crate::merge::squashed_state(&merged).unwrap())
             .unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(mode & 0o777, 0o604);
     }
 
     /// Random batches, random reopens, random crashes mid-append (simulated

@@ -7,6 +7,7 @@
 //! The socket is split into a read half and a write half, each behind its own async
 //! lock, so that a room's reader and writer run side by side on one connection.
 
+use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 use wiredb::{Channel, CloseKind, CloseReason, Error, Result};
 
 use crate::message::{Incoming, WsError, WsMessage};
+pub use crate::progress::{Tracked, WriteProgress};
 
 /// How long closing may wait for the peer to take the close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,13 +29,16 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// the connection is dropped when nothing at all arrives within `timeout` of that ping.
 ///
 /// Any frame counts as a sign of life, not only the pong: a busy peer is never pinged.
-/// The timeout also bounds every write: a peer that takes no data for that long (its
-/// receive window full) is dropped too, rather than blocking its sender for ever.
+/// The timeout also bounds every write by the time the peer takes *no* bytes (over a
+/// [`Tracked`] socket, as the server's and the client's are): a peer that takes no data
+/// for that long (its receive window full) is dropped rather than blocking its sender
+/// for ever, while a slow but steady one gets a frame of any size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepAlive {
     /// Silence after which a ping is sent.
     pub interval: Duration,
-    /// How long the peer has to answer a ping (with anything).
+    /// How long the peer has to answer a ping (with anything), and the longest a
+    /// write to it may go without progress.
     pub timeout: Duration,
 }
 
@@ -66,6 +71,9 @@ where
     writer: Mutex<SplitSink<S, M>>,
     reader: Mutex<SplitStream<S>>,
     keepalive: Option<KeepAlive>,
+    /// When the socket last took bytes, if it is [`Tracked`]: then a write fails
+    /// only after `keepalive.timeout` *without progress*, else after that long in all.
+    progress: Option<Arc<WriteProgress>>,
     liveness: StdMutex<Liveness>,
     closed: AtomicBool,
     peer_close: StdMutex<Option<(u16, String)>>,
@@ -73,13 +81,13 @@ where
 
 /// The channel of a socket accepted by the server (after the HTTP upgrade).
 pub type ServerChannel = WebSocketChannel<
-    tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
+    tokio_tungstenite::WebSocketStream<Tracked<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>>,
     tokio_tungstenite::tungstenite::Message,
 >;
 
 /// The channel of a client connection made with tokio-tungstenite.
 pub type ClientChannel = WebSocketChannel<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::WebSocketStream<Tracked<tokio::net::TcpStream>>,
     tokio_tungstenite::tungstenite::Message,
 >;
 
@@ -97,6 +105,7 @@ where
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             keepalive,
+            progress: None,
             liveness: StdMutex::new(Liveness {
                 last_heard: Instant::now(),
                 ping_sent: None,
@@ -104,6 +113,14 @@ where
             closed: AtomicBool::new(false),
             peer_close: StdMutex::new(None),
         }
+    }
+
+    /// Bounds writes by the time without progress rather than in all: `progress` is
+    /// the one the socket under `S` was [`Tracked`] with. A large frame to a peer on
+    /// a slow link then goes on as long as the peer keeps taking bytes.
+    pub fn with_write_progress(mut self, progress: Arc<WriteProgress>) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// The close code and reason the peer sent, once it has closed the connection.
@@ -120,10 +137,11 @@ where
     /// When the keepalive must act next: send a ping, or give up on the peer.
     fn keepalive_deadline(&self, keepalive: KeepAlive) -> Instant {
         let liveness = lock(&self.liveness);
-        match liveness.ping_sent {
-            Some(sent) => sent + keepalive.timeout,
-            None => liveness.last_heard + keepalive.interval,
-        }
+        let (from, wait) = match liveness.ping_sent {
+            Some(sent) => (sent, keepalive.timeout),
+            None => (liveness.last_heard, keepalive.interval),
+        };
+        later(from, wait)
     }
 
     /// Called at the keepalive deadline: pings, or fails once a ping went unanswered.
@@ -137,7 +155,7 @@ where
         // writer stuck for the whole timeout (a peer that does not read) is that
         // peer's death as well.
         let ping = std::pin::pin!(self.write_one(M::ping()));
-        bounded(Some(keepalive.timeout), ping).await?;
+        bounded(Some(keepalive.timeout), self.progress.as_deref(), ping).await?;
         lock(&self.liveness).ping_sent = Some(Instant::now());
         Ok(())
     }
@@ -204,7 +222,7 @@ where
     /// its timeout fails (see [`KeepAlive`]).
     async fn send(&self, frame: Bytes) -> Result<()> {
         let write = std::pin::pin!(self.write_one(M::binary(frame)));
-        bounded(self.write_limit(), write).await
+        bounded(self.write_limit(), self.progress.as_deref(), write).await
     }
 
     /// Queues every frame in the socket's write buffer and flushes once: one write
@@ -212,7 +230,7 @@ where
     /// does not take within its timeout fails (see [`KeepAlive`]).
     async fn send_batch(&self, frames: Vec<Bytes>) -> Result<()> {
         let write = std::pin::pin!(self.write_batch(frames));
-        bounded(self.write_limit(), write).await
+        bounded(self.write_limit(), self.progress.as_deref(), write).await
     }
 
     async fn recv(&self) -> Option<Result<Bytes>> {
@@ -269,8 +287,9 @@ where
     }
 }
 
-/// Runs `write`, failing with [`KeepAliveTimeout`] if it is not done within `limit`
-/// (`None`: no limit).
+/// Runs `write`, failing with [`KeepAliveTimeout`] once `limit` has passed with no
+/// progress (`None`: no limit). Progress is the socket taking bytes, as `progress`
+/// records it; without a tracker, `limit` bounds the whole write.
 ///
 /// Almost every write completes at its first poll (the socket buffer has room): those
 /// cost no timer. Only a write that has to wait gets one, boxed, so that the rare
@@ -279,7 +298,11 @@ where
 ///
 /// `write` comes pinned by the caller so that its state is stored once, in the
 /// caller's future, not copied into this one's.
-async fn bounded<F>(limit: Option<Duration>, mut write: std::pin::Pin<&mut F>) -> Result<()>
+async fn bounded<F>(
+    limit: Option<Duration>,
+    progress: Option<&WriteProgress>,
+    mut write: std::pin::Pin<&mut F>,
+) -> Result<()>
 where
     F: Future<Output = Result<()>>,
 {
@@ -289,10 +312,39 @@ where
     if let Some(done) = futures_util::FutureExt::now_or_never(write.as_mut()) {
         return done;
     }
-    match Box::pin(tokio::time::timeout(limit, write)).await {
-        Ok(done) => done,
-        Err(_) => Err(Error::transport(KeepAliveTimeout(limit))),
+    Box::pin(while_progressing(limit, progress, write)).await
+}
+
+/// The slow path of [`bounded`]: waits for `write`, moving the deadline on each time
+/// the socket has taken bytes.
+async fn while_progressing<F>(
+    limit: Duration,
+    progress: Option<&WriteProgress>,
+    mut write: std::pin::Pin<&mut F>,
+) -> Result<()>
+where
+    F: Future<Output = Result<()>>,
+{
+    let started = Instant::now();
+    let last_progress = || progress.map_or(started, |p| p.last().max(started));
+    loop {
+        let deadline = later(last_progress(), limit);
+        tokio::select! {
+            done = write.as_mut() => return done,
+            () = tokio::time::sleep_until(deadline) => {
+                if later(last_progress(), limit) <= Instant::now() {
+                    return Err(Error::transport(KeepAliveTimeout(limit)));
+                }
+            }
+        }
     }
+}
+
+/// `at + wait`, where a `wait` too long to add (`Duration::MAX`, meaning never) is a
+/// century: `Instant + Duration` panics on overflow.
+fn later(at: Instant, wait: Duration) -> Instant {
+    at.checked_add(wait)
+        .unwrap_or_else(|| at + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// The WebSocket close code (RFC 6455 §7.4.1) for a close kind.
@@ -362,17 +414,21 @@ mod tests {
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::Role;
 
-    type MemoryChannel = WebSocketChannel<WebSocketStream<DuplexStream>, Message>;
+    type MemoryChannel = WebSocketChannel<WebSocketStream<Tracked<DuplexStream>>, Message>;
 
-    /// A channel over an in-memory socket, and the raw WebSocket of its peer.
+    /// A channel over an in-memory socket (tracked, as the server's and the client's
+    /// are), and the raw WebSocket of its peer.
     async fn pair(
         keepalive: Option<KeepAlive>,
         buffer: usize,
     ) -> (MemoryChannel, WebSocketStream<DuplexStream>) {
         let (ours, theirs) = tokio::io::duplex(buffer);
+        let progress = WriteProgress::new();
+        let ours = Tracked::new(ours, progress.clone());
         let ours = WebSocketStream::from_raw_socket(ours, Role::Server, None).await;
         let theirs = WebSocketStream::from_raw_socket(theirs, Role::Client, None).await;
-        (WebSocketChannel::new("test", ours, keepalive), theirs)
+        let channel = WebSocketChannel::new("test", ours, keepalive).with_write_progress(progress);
+        (channel, theirs)
     }
 
     const SECOND: Duration = Duration::from_secs(1);
@@ -421,6 +477,39 @@ mod tests {
         assert!(started.elapsed() >= SECOND);
         let single = channel.send(Bytes::from(vec![1u8; 64 * 1024])).await;
         assert!(single.is_err());
+    }
+
+    /// A peer on a slow link takes a frame far longer to receive than the timeout,
+    /// but keeps taking bytes: the write goes on, it is not given up.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_but_steady_peer_gets_a_frame_longer_than_the_timeout() {
+        let keepalive = KeepAlive {
+            interval: 100 * SECOND,
+            timeout: SECOND,
+        };
+        let (channel, peer) = pair(Some(keepalive), 1024).await;
+        let mut raw = peer.into_inner();
+        // 512 bytes every 100 ms: 64 KiB take about 13 s.
+        let reading = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 512];
+            let mut total = 0;
+            while total < 64 * 1024 {
+                tokio::time::sleep(SECOND / 10).await;
+                match raw.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+            total
+        });
+        let started = Instant::now();
+        channel
+            .send(Bytes::from(vec![7u8; 64 * 1024]))
+            .await
+            .unwrap();
+        assert!(started.elapsed() > 10 * SECOND);
+        assert!(reading.await.unwrap() >= 64 * 1024 - 1024);
     }
 
     /// Several queued frames go out with one flush, so a burst to a peer is one

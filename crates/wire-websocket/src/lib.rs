@@ -36,7 +36,8 @@
 //! | [`server`] | [`AsyncWebSocketServer`]: axum router, upgrade, connect hook, shutdown |
 //! | [`client`] | [`AsyncWebSocketClient`]: connect, reconnect with backoff, awareness |
 //! | [`channel`] | [`WebSocketChannel`]: a socket as a wiredb `Channel`, keepalive |
-//! | [`message`] | what the channel needs from axum's and tungstenite's message types |
+//! | [`message`] | what the channel needs from tungstenite's message and error types |
+//! | [`progress`] | [`Tracked`] sockets: when the peer last took bytes, for write bounds |
 //! | [`upstream`] | [`Upstream`]: room hooks making each room a client of a hub server |
 //! | [`error`] | the crate's [`Error`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -45,6 +46,7 @@ pub mod channel;
 pub mod client;
 pub mod error;
 pub mod message;
+pub mod progress;
 pub mod server;
 pub mod upstream;
 
@@ -53,6 +55,7 @@ pub use channel::{
 };
 pub use client::{AsyncWebSocketClient, Backoff, ClientConfig};
 pub use error::{Error, Result};
+pub use progress::{Tracked, WriteProgress};
 pub use server::{
     Access, AsyncWebSocketServer, ConnectHook, ConnectRequest, Rejection, ServerBuilder,
     ServerConfig, ServerHandle,

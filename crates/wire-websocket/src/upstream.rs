@@ -16,8 +16,8 @@ use crate::client::{AsyncWebSocketClient, ClientConfig};
 /// Opening a room waits until the upstream room is synced, so the first local client
 /// already gets the hub's content; a hub that is unreachable, or not synced within the
 /// client's `connect_timeout`, fails the open (the joining client is disconnected with
-/// the error). Later drops reconnect with the client's
-/// backoff. Combine with other hooks (files) through a `Vec<Arc<dyn RoomHooks>>`.
+/// the error). Later drops reconnect with the client's backoff; a 4xx refusal of a
+/// reconnection or a 1009 close ends the upstream link for good. Combine with other hooks (files) through a `Vec<Arc<dyn RoomHooks>>`.
 ///
 /// ```
 /// use wire_websocket::{AsyncWebSocketServer, ClientConfig, Upstream};

@@ -645,3 +645,42 @@ async fn a_refused_reconnection_ends_the_client() {
     assert_eq!(admitted.load(Ordering::SeqCst), 2);
     second.shutdown().await.unwrap();
 }
+
+/// A connect hook that never answers (an auth service that is down).
+struct HangingHook(Arc<AtomicUsize>);
+
+impl wire_websocket::ConnectHook for HangingHook {
+    fn check<'a>(
+        &'a self,
+        _request: &'a ConnectRequest,
+    ) -> BoxFuture<'a, Result<Access, Rejection>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(std::future::pending())
+    }
+}
+
+/// Shutdown waits for requests in the connect hook, so a hook that never returns
+/// must not hold it up: the request is answered 503 and shutdown completes.
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_hanging_connect_hook() {
+    let checks = Arc::new(AtomicUsize::new(0));
+    let server = AsyncWebSocketServer::builder()
+        .connect_hook(HangingHook(checks.clone()))
+        .build()
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = format!("{}/r", server.url());
+    let connecting = tokio::spawn(async move { tokio_tungstenite::connect_async(url).await });
+    eventually("the request reaches the hook", || {
+        checks.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    within(server.shutdown()).await.unwrap();
+    match within(connecting).await.unwrap() {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        other => panic!("expected a 503, got {other:?}"),
+    }
+}

@@ -51,7 +51,9 @@ fn main() -> ExitCode {
     // For every command, not only `serve`: `squash` (through wire-file) warns when it
     // cuts a torn tail, and that must reach the user.
     init_logging();
-    install_panic_hook();
+    // A server's panics (in a connection task, whose handle nobody awaits) must be
+    // seen; a one-shot command reports the one that matters as its error line.
+    install_panic_hook(matches!(cli.command, Command::Serve(_)));
     let outcome = std::panic::catch_unwind(|| match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Inspect(args) => inspect::run(args),
@@ -76,14 +78,18 @@ static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None
 /// yrs panics on some malformed input; the libraries catch those panics and turn them
 /// into errors (a bad file is one error line, a bad peer is dropped). The default hook
 /// would still print each one with a backtrace, so this one keeps the message for
-/// `main`, which reports an uncaught panic as one error line too, and logs it only at
-/// debug level: whoever catches a panic reports it as an error with its context (the
-/// room and peer it was about, or the error line of `inspect`), so at the default level
-/// the hook's line would be a context-free duplicate of that report.
-fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
+/// `main`, which reports an uncaught panic as one error line too, and logs it as one
+/// line: at warn level when `loud` (a server, where a panic in a task would otherwise
+/// go unseen), else at debug level (a one-shot command, whose error line already says
+/// what the panic was about: the hook's line would be a context-free duplicate).
+fn install_panic_hook(loud: bool) {
+    std::panic::set_hook(Box::new(move |info| {
         let message = info.to_string().replace('\n', " ");
-        tracing::debug!(%message, "panic");
+        if loud {
+            tracing::warn!(%message, "panic");
+        } else {
+            tracing::debug!(%message, "panic");
+        }
         if let Ok(mut last) = LAST_PANIC.lock() {
             *last = Some(message);
         }

@@ -68,7 +68,10 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
 /// Creates the directory and checks that files can be created in it, so that an
 /// unwritable directory is one clear error at start rather than a failure per room.
 fn prepare_dir(dir: &Path) -> Result<(), CliError> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // Durably (each new directory synced in its parent), or a power loss could take
+    // the directory with the logs synced inside it.
+    wire_file::log::create_dir_durably(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // `create_new` on a name of our own: a fixed name could be a symlink planted by
     // someone else (we would create or truncate its target) or a file of the user's
     // that we would then delete.

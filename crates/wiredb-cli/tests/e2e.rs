@@ -669,7 +669,10 @@ fn squash_names_the_file_of_a_bad_record_and_leaves_it_alone() {
     bytes.extend_from_slice(b"\x09abc");
     std::fs::write(&file, &bytes).unwrap();
     let output = wiredb(&["squash", file.to_str().unwrap()]);
-    assert_clean_failure(&output, &format!("{}: record 1 ", file.display()));
+    assert_clean_failure(
+        &output,
+        &format!("record 1 of update log {} ", file.display()),
+    );
     assert_eq!(std::fs::read(&file).unwrap(), bytes, "squash wrote");
 }
 

@@ -140,6 +140,9 @@ struct ManagerInner {
     rooms: Mutex<HashMap<String, Slot>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// Closing hooks that failed once shutdown had begun (also in rooms that were
+    /// already closing on their own then): what [`RoomManager::shutdown`] reports.
+    close_failures: Mutex<Vec<(String, Error)>>,
 }
 
 impl ManagerInner {
@@ -221,6 +224,7 @@ impl RoomManager {
                 rooms: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                close_failures: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -338,20 +342,21 @@ impl RoomManager {
                 })
                 .collect()
         };
-        let failures = Arc::new(Mutex::new(Vec::new()));
         for (id, room, done) in closing {
             let inner = self.inner.clone();
-            let failures = failures.clone();
             self.inner.tasks.spawn(async move {
-                if let Some(error) = finish_close(&inner, &id, room, done).await {
-                    let mut failures = failures.lock().unwrap_or_else(|p| p.into_inner());
-                    failures.push((id, error));
-                }
+                finish_close(&inner, &id, room, done).await;
             });
         }
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
-        let mut failures = std::mem::take(&mut *failures.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut failures = std::mem::take(
+            &mut *self
+                .inner
+                .close_failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
         if failures.is_empty() {
             return Ok(());
         }
@@ -410,14 +415,14 @@ async fn close_when_idle(inner: Arc<ManagerInner>, id: String, epoch: u64) {
     finish_close(&inner, &id, room, done).await;
 }
 
-/// Closes the room in `cell` and runs its closing hooks; the hooks' error, if any,
-/// is logged and returned.
+/// Closes the room in `cell` and runs its closing hooks. A hook's error is logged,
+/// and kept for [`RoomManager::shutdown`] to report once shutdown has begun.
 async fn finish_close(
     inner: &ManagerInner,
     id: &str,
     cell: Arc<OnceCell<Room>>,
     done: CancellationToken,
-) -> Option<Error> {
+) {
     // A room still opening (its hooks loading a file) is waited for, then closed like
     // any other: returning early would leave it open with nobody to close it. If it is
     // not opening, this claims the cell so that it never will.
@@ -426,16 +431,20 @@ async fn finish_close(
         .await
         .ok()
         .cloned();
-    let mut failure = None;
     if let Some(room) = room {
         room.close().await;
         if let Err(error) = inner.hooks.on_close(&room).await {
             tracing::error!(room = id, %error, "closing hook failed");
-            failure = Some(error);
+            if inner.shutdown.is_cancelled() {
+                let mut failures = inner
+                    .close_failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                failures.push((id.to_owned(), error));
+            }
         }
         tracing::info!(room = id, "room closed");
     }
     inner.rooms().remove(id);
     done.cancel();
-    failure
 }

@@ -34,7 +34,8 @@ pub struct ClientConfig {
     /// Extra request headers (tokens, cookies) sent with every connection attempt.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Reconnect after a drop (default [`Backoff::default`]); `None` ends the client
-    /// at the first drop.
+    /// at the first drop. A reconnection refused with an HTTP 4xx (not 408/429), or
+    /// a close with 1009 (the document is over the server's limit), ends it anyway.
     pub reconnect: Option<Backoff>,
     /// Keepalive pings to the server (default [`KeepAlive::default`]): a server that
     /// vanished without closing the TCP connection is noticed, and reconnected to.
@@ -115,12 +116,17 @@ impl ClientConfig {
     /// only the first.
     pub fn cookie(mut self, name: &str, value: &str) -> Self {
         let existing = self.headers.iter().position(|(n, _)| n == header::COOKIE);
-        let pair = format!("{name}={value}");
-        let joined = match existing.and_then(|i| self.headers[i].1.to_str().ok()) {
-            Some(earlier) => format!("{earlier}; {pair}"),
-            None => pair,
+        // Joined as bytes: an earlier value that is not visible ASCII is kept as it is.
+        let mut joined = match existing {
+            Some(i) => {
+                let mut earlier = self.headers[i].1.as_bytes().to_vec();
+                earlier.extend_from_slice(b"; ");
+                earlier
+            }
+            None => Vec::new(),
         };
-        match (HeaderValue::try_from(joined), existing) {
+        joined.extend_from_slice(format!("{name}={value}").as_bytes());
+        match (HeaderValue::from_bytes(&joined), existing) {
             (Ok(value), Some(i)) => self.headers[i].1 = value,
             (Ok(value), None) => self.headers.push((header::COOKIE, value)),
             (Err(_), _) => tracing::warn!(name, "invalid cookie ignored"),

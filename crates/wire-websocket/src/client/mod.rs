@@ -9,6 +9,7 @@ mod supervisor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite;
@@ -23,6 +24,7 @@ pub use config::ClientConfig;
 
 use crate::channel::ClientChannel;
 use crate::error::{Error, Result};
+use crate::progress::{Tracked, WriteProgress};
 
 /// Where the client's connection stands; the supervisor publishes it.
 #[derive(Clone)]
@@ -31,7 +33,8 @@ enum Link {
     Connecting,
     /// A connection is open; its provider syncs the doc.
     Connected(Arc<Provider>),
-    /// No more connections: closed by the user, or a drop with reconnect off.
+    /// No more connections: closed by the user, a drop with reconnect off, or a final
+    /// refusal (HTTP 4xx, close 1009).
     Closed(Option<Arc<Error>>),
 }
 
@@ -54,7 +57,8 @@ struct Inner {
 /// in the background. If the connection drops, it reconnects with exponential backoff
 /// and jitter ([`Backoff`]); edits made meanwhile stay in the doc and go out in the
 /// next handshake. [`AsyncWebSocketClient::synced`] always refers to the current
-/// connection.
+/// connection. The client gives up, and `synced()` returns the error, when the server
+/// refuses a reconnection with an HTTP 4xx other than 408/429, or closes with 1009.
 ///
 /// See the [crate example](crate) for two clients through a server.
 pub struct AsyncWebSocketClient {
@@ -291,7 +295,14 @@ async fn open_socket(url: &str, config: &ClientConfig) -> Result<ClientChannel> 
         .read_buffer_size(config.read_buffer_size)
         .max_message_size(Some(config.max_frame_size))
         .max_frame_size(Some(config.max_frame_size));
-    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
+    let progress = WriteProgress::new();
+    // TCP first, by hand, so that the socket under the WebSocket is `Tracked` (the
+    // channel bounds writes by the time the server takes no bytes).
+    let connecting = async {
+        let tcp = connect_tcp(request.uri()).await?;
+        let tracked = Tracked::new(tcp, progress.clone());
+        tokio_tungstenite::client_async_with_config(request, tracked, Some(ws_config)).await
+    };
     let connected = tokio::time::timeout(config.connect_timeout, connecting)
         .await
         .map_err(|_| Error::Connect {
@@ -302,7 +313,9 @@ async fn open_socket(url: &str, config: &ClientConfig) -> Result<ClientChannel> 
             ))),
         })?;
     match connected {
-        Ok((stream, _response)) => Ok(ClientChannel::new(url, stream, config.keepalive)),
+        Ok((stream, _response)) => {
+            Ok(ClientChannel::new(url, stream, config.keepalive).with_write_progress(progress))
+        }
         Err(tungstenite::Error::Http(response)) => Err(Error::Rejected {
             url: url.to_owned(),
             status: response.status().as_u16(),
@@ -314,6 +327,18 @@ async fn open_socket(url: &str, config: &ClientConfig) -> Result<ClientChannel> 
             source: Box::new(error),
         }),
     }
+}
+
+/// The TCP connection for a `ws://` URI, without Nagle's delay (frames are small and
+/// latency matters).
+async fn connect_tcp(uri: &http::Uri) -> std::result::Result<TcpStream, tungstenite::Error> {
+    let host = uri.host().unwrap_or_default();
+    // `[::1]` in a URI is `::1` to the resolver.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let tcp = TcpStream::connect((host, port)).await?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
 }
 
 /// Errors are not `Clone`; a stored one is handed out again as its message.

@@ -27,6 +27,7 @@ pub use connect::{Access, ConnectHook, ConnectRequest, Rejection};
 
 use crate::channel::{KeepAlive, ServerChannel};
 use crate::error::{Error, Result};
+use crate::progress::{Tracked, WriteProgress};
 
 /// Settings of an [`AsyncWebSocketServer`].
 #[derive(Debug, Clone)]
@@ -265,8 +266,8 @@ impl AsyncWebSocketServer {
             })
             .await;
         let closed = self.shutdown().await;
-        served.map_err(|source| Error::Serve { source })?;
-        closed
+        // The rooms' close is the one that may have lost data: reported first.
+        closed.and(served.map_err(|source| Error::Serve { source }))
     }
 
     /// Binds `host:port` (port 0 picks a free one) and serves in the background.
@@ -327,7 +328,8 @@ impl AsyncWebSocketServer {
         Ok(closed?)
     }
 
-    /// Number of WebSocket connections being served.
+    /// Number of WebSocket connections being served, counting upgrade requests still
+    /// in the connect hook (shutdown waits for those too).
     pub fn connection_count(&self) -> usize {
         self.shared.connections.len()
     }
@@ -411,7 +413,15 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
     };
     let access = match &shared.connect_hook {
         None => Access::ReadWrite,
-        Some(hook) => match hook.check(&connect).await {
+        // A hook that never answers (an auth service down) must not hold up a
+        // shutdown, which waits for this request's token.
+        Some(hook) => match tokio::select! {
+            checked = hook.check(&connect) => checked,
+            () = shared.shutdown.cancelled() => Err(Rejection::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server shutting down",
+            )),
+        } {
             Ok(access) => access,
             Err(rejection) => {
                 tracing::info!(room = %connect.room, status = %rejection.status, reason = %rejection.message, "connection refused");
@@ -449,8 +459,9 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
             .max_frame_size(Some(max_frame));
         // Boxed like the rest below: this future (the whole socket, being built) is
         // needed for a moment, and inline it would stay reserved in the task.
+        let progress = WriteProgress::new();
         let socket = Box::pin(WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
+            Tracked::new(TokioIo::new(upgraded), progress.clone()),
             Role::Server,
             Some(socket_config),
         ))
@@ -458,7 +469,9 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
         // Into an `Arc` at once, and the rest boxed: this task lives as long as the
         // connection, and what its future holds by value (the channel, the futures
         // of the upgrade) would stay reserved in it all that time.
-        let channel = Arc::new(ServerChannel::new(peer, socket, config.keepalive));
+        let channel = Arc::new(
+            ServerChannel::new(peer, socket, config.keepalive).with_write_progress(progress),
+        );
         Box::pin(serve_connection(&shared, &room, channel, access)).await;
     });
     switching
