@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Installs the real Yjs peers that the wiredb interop tests drive as child processes:
 #
-#   tests/interop/.venv/          Python venv: wiredb, wire-websocket, wire-file 0.7.1
-#                                 (pinned with their dependencies in requirements.txt)
-#   tests/interop/node_modules/   yjs, y-websocket 3.x (client), ws, and the reference
-#                                 server y-websocket@1.5.4 aliased as `y-websocket-server`
-#                                 (pinned by package.json + package-lock.json)
+#   tests/interop/.venv/             Python venv: wiredb, wire-websocket, wire-file 0.7.1
+#                                    (pinned with their dependencies in requirements.txt)
+#   tests/interop/.venv-pycrdt-ws/   Python venv: pycrdt-websocket 0.16.5 with httpx-ws and
+#                                    Hypercorn (requirements-pycrdt-websocket.txt); its own
+#                                    venv because it needs a newer pycrdt than wiredb 0.7.1
+#   tests/interop/node_modules/      yjs, y-websocket 3.x (client), ws, and the reference
+#                                    server y-websocket@1.5.4 aliased as `y-websocket-server`
+#                                    (pinned by package.json + package-lock.json)
 #
-# Idempotent: each half writes a stamp (hash of its pins + interpreter version) when it
-# has installed successfully, and is skipped while the stamp still matches. A mismatch
-# (or a half-finished earlier run) reinstalls that half from scratch.
+# Idempotent: each of the three writes a stamp (hash of its pins + interpreter version)
+# when it has installed successfully, and is skipped while the stamp still matches. A
+# mismatch (or a half-finished earlier run) reinstalls that one from scratch.
 #
 # Usage:
 #   tests/interop/install-peers.sh            install what is missing or stale
-#   tests/interop/install-peers.sh --check    exit 0 if both are installed and fresh, 1 if not
-#   tests/interop/install-peers.sh --force    reinstall both
+#   tests/interop/install-peers.sh --check    exit 0 if all are installed and fresh, 1 if not
+#   tests/interop/install-peers.sh --force    reinstall all
 #
 # Environment: PYTHON (default python3, >= 3.10), NODE (default node), NPM (default npm).
 # Runs with CI=true and no stdin; needs only the package registries.
@@ -27,6 +30,9 @@ NODE="${NODE:-node}"
 NPM="${NPM:-npm}"
 VENV="$HERE/.venv"
 VENV_STAMP="$VENV/.wiredb-interop-stamp"
+PCWS_VENV="$HERE/.venv-pycrdt-ws"
+PCWS_REQS="$HERE/requirements-pycrdt-websocket.txt"
+PCWS_STAMP="$PCWS_VENV/.wiredb-interop-stamp"
 NODE_STAMP="$HERE/node_modules/.wiredb-interop-stamp"
 
 mode=install
@@ -34,7 +40,7 @@ case "${1:-}" in
   "") ;;
   --check) mode=check ;;
   --force) mode=force ;;
-  -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "install-peers.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
 esac
 
@@ -48,15 +54,20 @@ command -v "$NPM" >/dev/null 2>&1 || die "npm not found: $NPM (set NPM=...)"
 "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
   || die "$PYTHON is $("$PYTHON" -V 2>&1); wiredb 0.7.1 needs Python >= 3.10"
 [ -f "$HERE/requirements.txt" ] || die "missing $HERE/requirements.txt"
+[ -f "$PCWS_REQS" ] || die "missing $PCWS_REQS"
 [ -f "$HERE/package.json" ] || die "missing $HERE/package.json"
 
 # Hash of the pins and of the interpreter that will run them.
-py_want="$({ cat "$HERE/requirements.txt"; "$PYTHON" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
+py_version="$("$PYTHON" -c 'import sys; print(sys.version)')"
+py_want="$({ cat "$HERE/requirements.txt"; echo "$py_version"; } | sha256sum | cut -d' ' -f1)"
+pcws_want="$({ cat "$PCWS_REQS"; echo "$py_version"; } | sha256sum | cut -d' ' -f1)"
 node_want="$({ cat "$HERE/package.json"; cat "$HERE/package-lock.json" 2>/dev/null || true; "$NODE" --version; } | sha256sum | cut -d' ' -f1)"
 
-py_fresh() {
-  [ -x "$VENV/bin/python" ] && [ -f "$VENV_STAMP" ] && [ "$(cat "$VENV_STAMP")" = "$py_want" ]
+venv_fresh() { # VENV STAMP WANT
+  [ -x "$1/bin/python" ] && [ -f "$2" ] && [ "$(cat "$2")" = "$3" ]
 }
+py_fresh() { venv_fresh "$VENV" "$VENV_STAMP" "$py_want"; }
+pcws_fresh() { venv_fresh "$PCWS_VENV" "$PCWS_STAMP" "$pcws_want"; }
 node_fresh() {
   [ -f "$NODE_STAMP" ] && [ "$(cat "$NODE_STAMP")" = "$node_want" ] \
     && [ -f "$HERE/node_modules/y-websocket-server/bin/server.js" ] \
@@ -66,6 +77,7 @@ node_fresh() {
 if [ "$mode" = check ]; then
   ok=0
   py_fresh || { log "python venv missing or stale: $VENV"; ok=1; }
+  pcws_fresh || { log "pycrdt-websocket venv missing or stale: $PCWS_VENV"; ok=1; }
   node_fresh || { log "node_modules missing or stale: $HERE/node_modules"; ok=1; }
   [ $ok -eq 0 ] && log "peers installed and up to date"
   exit $ok
@@ -84,16 +96,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
 
 # ---------------------------------------------------------------- Python
-if [ "$mode" != force ] && py_fresh; then
-  log "python venv up to date ($VENV)"
-else
-  log "creating python venv at $VENV with $("$PYTHON" -V 2>&1)"
-  rm -f "$VENV_STAMP"
-  "$PYTHON" -m venv --clear "$VENV" </dev/null
-  "$VENV/bin/python" -m pip install --quiet --no-input -r "$HERE/requirements.txt" </dev/null
-  "$VENV/bin/python" -m pip check </dev/null >&2
+# install_venv VENV REQUIREMENTS STAMP WANT IMPORTS: a fresh venv with exactly the pins.
+install_venv() {
+  local venv="$1" reqs="$2" stamp="$3" want="$4" imports="$5"
+  log "creating python venv at $venv with $("$PYTHON" -V 2>&1)"
+  rm -f "$stamp"
+  "$PYTHON" -m venv --clear "$venv" </dev/null
+  "$venv/bin/python" -m pip install --quiet --no-input -r "$reqs" </dev/null
+  "$venv/bin/python" -m pip check </dev/null >&2
   # Every pin must be what got installed: a silently different resolution is an error.
-  "$VENV/bin/python" - "$HERE/requirements.txt" <<'PY'
+  "$venv/bin/python" - "$reqs" <<'PY'
 import re, sys
 from importlib.metadata import version, PackageNotFoundError
 bad = []
@@ -111,9 +123,24 @@ for line in open(sys.argv[1]):
 if bad:
     sys.exit("install-peers: pinned versions not installed:\n  " + "\n  ".join(bad))
 PY
-  "$VENV/bin/python" -c 'import wiredb, wire_websocket, wire_file, pycrdt, anyio' </dev/null
-  echo "$py_want" > "$VENV_STAMP"
-  log "python venv ready"
+  "$venv/bin/python" -c "import $imports" </dev/null
+  echo "$want" > "$stamp"
+  log "python venv ready ($venv)"
+}
+
+if [ "$mode" != force ] && py_fresh; then
+  log "python venv up to date ($VENV)"
+else
+  install_venv "$VENV" "$HERE/requirements.txt" "$VENV_STAMP" "$py_want" \
+    "wiredb, wire_websocket, wire_file, pycrdt, anyio"
+fi
+
+# pycrdt-websocket: a venv of its own (it needs pycrdt 0.14, wiredb 0.7.1 pins 0.12).
+if [ "$mode" != force ] && pcws_fresh; then
+  log "pycrdt-websocket venv up to date ($PCWS_VENV)"
+else
+  install_venv "$PCWS_VENV" "$PCWS_REQS" "$PCWS_STAMP" "$pcws_want" \
+    "pycrdt, pycrdt.websocket, pycrdt.websocket.websocket, httpx_ws, hypercorn.asyncio"
 fi
 
 # ---------------------------------------------------------------- Node
@@ -145,4 +172,4 @@ else
   log "node_modules ready"
 fi
 
-log "peers ready: python=$VENV/bin/python node_modules=$HERE/node_modules"
+log "peers ready: python=$VENV/bin/python pycrdt-websocket=$PCWS_VENV/bin/python node_modules=$HERE/node_modules"

@@ -2,7 +2,7 @@
 # Checks the interop peers against each other (no Rust involved): every peer script against a
 # real peer. Run after install-peers.sh:
 #
-#   tests/interop/selftest.sh          # ~15 s; prints one line per check, then "N passed, N failed"
+#   tests/interop/selftest.sh          # ~18 s; prints one line per check, then "N passed, N failed"
 #
 # Only 127.0.0.1, ports picked by the OS; every process is bounded by a timeout and killed on
 # exit. Exit 0 iff every check passed. Each check's output is kept in $WORK (printed at the end
@@ -11,8 +11,9 @@ set -euo pipefail
 
 HERE="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 PY="$HERE/.venv/bin/python"
+PCWS_PY="$HERE/.venv-pycrdt-ws/bin/python"
 NODE="${NODE:-node}"
-[ -x "$PY" ] && [ -d "$HERE/node_modules" ] || { echo "selftest: run $HERE/install-peers.sh first" >&2; exit 1; }
+[ -x "$PY" ] && [ -x "$PCWS_PY" ] && [ -d "$HERE/node_modules" ] || { echo "selftest: run $HERE/install-peers.sh first" >&2; exit 1; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/wiredb-interop-selftest.XXXXXX")"
 pids=()
@@ -67,6 +68,7 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 JS="$NODE $HERE/js_client.js"
 PYC="$PY $HERE/py_client.py"
 PYF="$PY $HERE/py_file.py"
+PCWS="$PCWS_PY $HERE/pycrdt_ws_client.py"
 
 # ------------------------------------------------------------ 1. reference server, run as-is
 port=$(free_port)
@@ -74,6 +76,7 @@ PORT=$port HOST=127.0.0.1 $NODE "$HERE/node_modules/y-websocket-server/bin/serve
 pids+=($!)
 for _ in $(seq 100); do grep -q running "$WORK/ref.out" 2>/dev/null && break; sleep 0.05; done
 U=ws://127.0.0.1:$port
+REF=$U
 $JS --url $U --room r --text hello --map a=1 --awareness '{"user":"A"}' --wait-text world --wait-awareness-count 2 --hold 0.5 --timeout 15 >"$WORK/1a.out" 2>"$WORK/1a.err" &
 a=$!
 if $JS --url $U --room r --text world --map b=2 --awareness '{"user":"B"}' --wait-text hello --wait-map a=1 --wait-awareness-gone --timeout 15 >"$WORK/1b.out" 2>"$WORK/1b.err" && wait $a \
@@ -179,6 +182,43 @@ if printf '%s\n' '{"cmd":"wait","text":["other"],"timeout":5}' '{"cmd":"insert",
   ok "js_client --stdin: wait / insert / set / dump / quit"
 else bad "js_client --stdin (see $WORK/9*)"; fi
 wait $o 2>/dev/null || true
+
+# ------------------------------------------------------------ 10. pycrdt-websocket server: two pycrdt clients and a js client
+start_server pycrdt_ws_server "$PCWS_PY" "$HERE/pycrdt_ws_server.py" --port 0 --timeout 60
+U=ws://127.0.0.1:$port
+$JS --url $U --room r --text js --awareness '{"user":"E"}' --wait-text p1 --wait-text p2 --wait-awareness-count 2 --hold 1 --timeout 15 >"$WORK/10e.out" 2>"$WORK/10e.err" &
+e=$!
+for _ in $(seq 100); do grep -q synced "$WORK/10e.out" 2>/dev/null && break; sleep 0.05; done
+$JS --url $U --room r --awareness '{"user":"F"}' --wait-text p1 --wait-text p2 --hold 0.5 --timeout 15 >"$WORK/10f.out" 2>"$WORK/10f.err" &
+f=$!
+$PCWS --url $U --room r --text p1 --map a=1 --wait-text js --wait-text p2 --hold 0.5 --timeout 15 >"$WORK/10a.out" 2>"$WORK/10a.err" &
+a=$!
+if $PCWS --url $U --room r --text p2 --map b=2 --wait-text js --wait-text p1 --hold 0.5 --timeout 15 >"$WORK/10b.out" 2>"$WORK/10b.err" \
+  && wait $a && wait $e && wait $f \
+  && check_json "$WORK/10a.out" final 'sorted(e["text"][i:i+2] for i in (0,2,4))==["js","p1","p2"] and e["map"]=={"a":"1","b":"2"}' \
+  && check_json "$WORK/10b.out" final 'sorted(e["text"][i:i+2] for i in (0,2,4))==["js","p1","p2"] and e["map"]=={"a":"1","b":"2"}' \
+  && check_json "$WORK/10e.out" final 'e["map"]=={"a":"1","b":"2"} and any(l.get("event")=="awareness" and {"user":"F"} in l["states"].values() for l in lines)' \
+  && check_json "$WORK/10f.out" final 'e["map"]=={"a":"1","b":"2"} and not any(l.get("event")=="awareness" and {"user":"E"} in l["states"].values() for l in lines)' \
+  && grep -q '"room-opened","room":"/r"' "$WORK/pycrdt_ws_server.out"; then
+  ok "pycrdt_ws_client x2 + js_client x2 <-> pycrdt_ws_server: converge; room \"/r\"; a newcomer is not sent known awareness"
+else bad "pycrdt_ws_server (see $WORK/10*)"; fi
+
+# ------------------------------------------------------------ 11. pycrdt_ws_server drops a room when its last client leaves
+$PCWS --url $U --room gone --text x --timeout 10 >"$WORK/11a.out" 2>"$WORK/11a.err" || true
+sleep 0.2
+if $PCWS --url $U --room gone --hold 0.3 --timeout 10 >"$WORK/11b.out" 2>"$WORK/11b.err" \
+  && check_json "$WORK/11b.out" final 'e["text"]==""' \
+  && grep -q '"room-closed","room":"/gone"' "$WORK/pycrdt_ws_server.out"; then
+  ok "pycrdt_ws_server: the next client after the last one left gets an empty room"
+else bad "pycrdt_ws_server room reset (see $WORK/11*)"; fi
+
+# ------------------------------------------------------------ 12. pycrdt_ws_client against the reference server
+$JS --url $REF --room pc --text js --wait-text pc --hold 0.5 --timeout 15 >"$WORK/12j.out" 2>"$WORK/12j.err" &
+j=$!
+if $PCWS --url $REF --room pc --text pc --map m=1 --wait-text js --timeout 15 >"$WORK/12p.out" 2>"$WORK/12p.err" && wait $j \
+  && check_json "$WORK/12j.out" final 'sorted([e["text"][:2], e["text"][2:]])==["js","pc"] and e["map"]=={"m":"1"}'; then
+  ok "pycrdt_ws_client <-> y-websocket 1.5.4 bin/server.js <-> js_client: converge"
+else bad "pycrdt_ws_client <-> reference server (see $WORK/12*)"; fi
 
 echo "$passed passed, $failed failed"
 if [ "$failed" -ne 0 ]; then

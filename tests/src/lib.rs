@@ -1,7 +1,7 @@
 //! The harness of the cross-crate and interop tests: it starts the real Yjs peers
-//! (Python wiredb 0.7.1, y-websocket under Node) installed by
-//! `tests/interop/install-peers.sh` as child processes and reads the JSON lines they
-//! print (the conventions are in `tests/interop/README.md`).
+//! (Python wiredb 0.7.1, pycrdt-websocket 0.16.5, y-websocket under Node and its 1.5.4
+//! reference server) installed by `tests/interop/install-peers.sh` as child processes and
+//! reads the JSON lines they print (the conventions are in `tests/interop/README.md`).
 //!
 //! A missing peer is a test failure with the install command in the message, never a
 //! skip: CI runs the install script first (`scripts/test.sh`), so a missing peer there
@@ -9,13 +9,16 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test harness: a failure should panic
 
 use std::ffi::OsStr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::watch;
 use yrs::{Any, Doc, GetString, Map, Out, Text, Transact};
 
 /// How long a peer may take to print its next line before the test fails.
@@ -26,27 +29,36 @@ pub fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
 }
 
-/// The venv's Python interpreter; panics with the install command when it is missing.
-pub fn python() -> PathBuf {
-    let python = interop_dir().join(".venv/bin/python");
+/// Panics with the install command unless the interop install `path` exists.
+fn require_installed(path: &Path) {
     assert!(
-        python.exists(),
+        path.exists(),
         "interop peer missing: {} does not exist; run tests/interop/install-peers.sh \
          (scripts/test.sh does it before the tests)",
-        python.display()
+        path.display()
     );
+}
+
+/// The venv's Python interpreter (Python wiredb 0.7.1); panics with the install command
+/// when it is missing.
+pub fn python() -> PathBuf {
+    let python = interop_dir().join(".venv/bin/python");
+    require_installed(&python);
+    python
+}
+
+/// The Python interpreter of the pycrdt-websocket venv (`.venv-pycrdt-ws`, separate
+/// because pycrdt-websocket 0.16 needs a newer pycrdt than wiredb 0.7.1); panics with the
+/// install command when it is missing.
+pub fn pycrdt_websocket_python() -> PathBuf {
+    let python = interop_dir().join(".venv-pycrdt-ws/bin/python");
+    require_installed(&python);
     python
 }
 
 /// The `node` binary (with the installed `node_modules` checked); panics when missing.
 pub fn node() -> PathBuf {
-    let modules = interop_dir().join("node_modules/y-websocket/package.json");
-    assert!(
-        modules.exists(),
-        "interop peer missing: {} does not exist; run tests/interop/install-peers.sh \
-         (scripts/test.sh does it before the tests)",
-        modules.display()
-    );
+    require_installed(&interop_dir().join("node_modules/y-websocket/package.json"));
     PathBuf::from(std::env::var_os("NODE").unwrap_or_else(|| "node".into()))
 }
 
@@ -69,6 +81,11 @@ impl Peer {
     /// Starts `tests/interop/.venv/bin/python tests/interop/SCRIPT ARGS...`.
     pub fn python<S: AsRef<OsStr>>(script: &str, args: &[S]) -> Peer {
         Self::spawn(python(), script, args)
+    }
+
+    /// Starts `tests/interop/.venv-pycrdt-ws/bin/python tests/interop/SCRIPT ARGS...`.
+    pub fn pycrdt_websocket<S: AsRef<OsStr>>(script: &str, args: &[S]) -> Peer {
+        Self::spawn(pycrdt_websocket_python(), script, args)
     }
 
     fn spawn<S: AsRef<OsStr>>(program: PathBuf, script: &str, args: &[S]) -> Peer {
@@ -178,6 +195,162 @@ pub async fn run_to_end(peer: Peer) -> Value {
         .last()
         .cloned()
         .unwrap_or_else(|| panic!("peer `{name}` printed nothing"))
+}
+
+/// How long the y-websocket reference server may take to listen.
+pub const SERVER_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The y-websocket 1.5.4 reference server run unmodified, as its README says:
+/// `HOST=127.0.0.1 PORT=N node tests/interop/node_modules/y-websocket-server/bin/server.js`.
+///
+/// `bin/server.js` cannot bind port 0 and report the port, so [`ReferenceServer::start`]
+/// picks a free one (bind `127.0.0.1:0`, note the port, drop the listener) just before
+/// spawning; should another process take it in between, the server dies with
+/// `EADDRINUSE` and a new port is tried. The child is killed when this is dropped.
+pub struct ReferenceServer {
+    // `kill_on_drop`: dropping the server kills the node process.
+    _child: Child,
+    port: u16,
+}
+
+/// A port that was free a moment ago: bound on 127.0.0.1 by the OS, then released.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .and_then(|listener| listener.local_addr())
+        .expect("binding 127.0.0.1:0")
+        .port()
+}
+
+/// Copies a child's output lines to our stderr (prefixed with `label`), calling
+/// `on_line` with each, until the pipe closes.
+async fn forward_lines<R: AsyncRead + Unpin>(
+    reader: R,
+    label: String,
+    mut on_line: impl FnMut(&str),
+) {
+    let mut lines = BufReader::new(reader).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("[{label}] {line}");
+        on_line(&line);
+    }
+}
+
+impl ReferenceServer {
+    /// The version `tests/interop/package.json` pins (`y-websocket-server` is an npm alias).
+    pub const VERSION: &'static str = "1.5.4";
+    /// Ports tried before [`ReferenceServer::start`] gives up.
+    pub const ATTEMPTS: usize = 5;
+
+    /// `tests/interop/node_modules/y-websocket-server/bin/server.js`.
+    pub fn script() -> PathBuf {
+        interop_dir().join("node_modules/y-websocket-server/bin/server.js")
+    }
+
+    /// Starts the server on a free port of 127.0.0.1 and returns once that port accepts
+    /// connections.
+    pub async fn start() -> ReferenceServer {
+        Self::start_with(free_port).await
+    }
+
+    /// [`ReferenceServer::start`] with the candidate ports given by `pick_port`, called
+    /// again after each `EADDRINUSE` (at most [`ReferenceServer::ATTEMPTS`] times).
+    pub async fn start_with(mut pick_port: impl FnMut() -> u16) -> ReferenceServer {
+        let script = Self::script();
+        require_installed(&script);
+        let package = interop_dir().join("node_modules/y-websocket-server/package.json");
+        let package: Value = serde_json::from_slice(
+            &std::fs::read(&package).unwrap_or_else(|e| panic!("{}: {e}", package.display())),
+        )
+        .expect("y-websocket-server/package.json is JSON");
+        assert_eq!(
+            package["version"],
+            Self::VERSION,
+            "tests/interop/node_modules holds another y-websocket-server; \
+             run tests/interop/install-peers.sh"
+        );
+        let mut taken = Vec::new();
+        for _ in 0..Self::ATTEMPTS {
+            let port = pick_port();
+            if let Some(server) = Self::try_start(&script, port).await {
+                return server;
+            }
+            taken.push(port);
+        }
+        panic!("y-websocket reference server: ports {taken:?} were all in use (EADDRINUSE)");
+    }
+
+    /// One attempt on `port`: the server, or `None` if it exited with `EADDRINUSE`.
+    /// Any other failure panics with the server's stderr.
+    async fn try_start(script: &Path, port: u16) -> Option<ReferenceServer> {
+        let mut child = Command::new(node())
+            .arg(script)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start node {}: {e}", script.display()));
+        let label = format!("server.js :{port}");
+        // "running at '127.0.0.1' on port N" is printed by the listen callback: once it
+        // is seen, the port that accepts connections is this process's, not a squatter's.
+        let (running_tx, running) = watch::channel(false);
+        let stdout = child.stdout.take().expect("piped stdout");
+        tokio::spawn(forward_lines(stdout, label.clone(), move |line| {
+            if line.starts_with("running at ") {
+                running_tx.send_replace(true);
+            }
+        }));
+        let errors = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let collected = Arc::clone(&errors);
+        let stderr_done = tokio::spawn(forward_lines(stderr, label, move |line| {
+            let mut text = collected.lock().unwrap();
+            text.push_str(line);
+            text.push('\n');
+        }));
+
+        let deadline = tokio::time::Instant::now() + SERVER_START_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("polling server.js") {
+                // Let the stderr copy reach the end of the pipe before reading it.
+                let _ = tokio::time::timeout(Duration::from_secs(2), stderr_done).await;
+                let errors = errors.lock().unwrap().clone();
+                if errors.contains("EADDRINUSE") {
+                    return None;
+                }
+                panic!("server.js exited with {status} before listening on port {port}:\n{errors}");
+            }
+            if *running.borrow()
+                && tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                    .await
+                    .is_ok()
+            {
+                return Some(ReferenceServer {
+                    _child: child,
+                    port,
+                });
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server.js did not accept connections on port {port} within \
+                 {SERVER_START_TIMEOUT:?}; stderr:\n{}",
+                errors.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `ws://127.0.0.1:PORT`; a room is the URL path after it (`/ROOM`).
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
 }
 
 /// How long [`eventually`] waits before failing the test.

@@ -5,7 +5,10 @@
 
 use serde_json::{Value, json};
 use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
-use wiredb_tests::{PATIENCE, Peer, eventually, map_json, push_text, run_to_end, text_of};
+use wiredb_tests::{
+    PATIENCE, Peer, ReferenceServer, eventually, free_port, map_json, push_text, run_to_end,
+    text_of,
+};
 
 async fn dump(peer: &mut Peer) -> Value {
     peer.command(json!({"cmd": "dump"})).await;
@@ -141,14 +144,46 @@ async fn exchange_with_foreign_server(server_url: &str, peer: impl FnOnce(Vec<St
     ours.close().await.unwrap();
 }
 
+/// The reference server itself: `node_modules/y-websocket-server/bin/server.js` of
+/// y-websocket 1.5.4, unmodified, with `HOST`/`PORT` in its environment.
 #[tokio::test]
 async fn our_client_in_the_y_websocket_reference_server() {
-    let mut server = Peer::node("js_server.js", &["--port", "0", "--timeout", "60"]);
-    let listening = server.expect_event("listening").await;
-    assert_eq!(listening["version"], "1.5.4");
-    let url = format!("ws://127.0.0.1:{}", listening["port"]);
-    exchange_with_foreign_server(&url, |args| Peer::node("js_client.js", &args)).await;
+    let server = ReferenceServer::start().await;
+    exchange_with_foreign_server(&server.url(), |args| Peer::node("js_client.js", &args)).await;
     drop(server);
+}
+
+/// The harness's port retry: a port taken between the probe and `server.js`'s listen
+/// makes it exit with EADDRINUSE, and the next port is tried.
+#[tokio::test]
+async fn the_reference_server_moves_to_another_port_when_its_port_is_taken() {
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap().port();
+    let mut tries = 0;
+    let server = ReferenceServer::start_with(|| {
+        tries += 1;
+        if tries == 1 { taken } else { free_port() }
+    })
+    .await;
+    assert_ne!(server.port(), taken);
+    assert_eq!(
+        tries, 2,
+        "one try on the taken port, then one on a free port"
+    );
+    // It serves: our client syncs with it.
+    let ours = AsyncWebSocketClient::connect(
+        &format!("{}/retry", server.url()),
+        None,
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(PATIENCE, ours.synced())
+        .await
+        .unwrap()
+        .unwrap();
+    ours.close().await.unwrap();
+    drop(squatter);
 }
 
 #[tokio::test]
