@@ -289,7 +289,7 @@ where
 
 /// Runs `write`, failing with [`KeepAliveTimeout`] once `limit` has passed with no
 /// progress (`None`: no limit). Progress is the socket taking bytes, as `progress`
-/// records it; without a tracker, `limit` bounds the whole write.
+/// counts them; without a tracker, `limit` bounds the whole write.
 ///
 /// Almost every write completes at its first poll (the socket buffer has room): those
 /// cost no timer. Only a write that has to wait gets one, boxed, so that the rare
@@ -315,8 +315,9 @@ where
     Box::pin(while_progressing(limit, progress, write)).await
 }
 
-/// The slow path of [`bounded`]: waits for `write`, moving the deadline on each time
-/// the socket has taken bytes.
+/// The slow path of [`bounded`]: waits for `write` one `limit` at a time, and fails
+/// at the end of a window in which the socket took no byte (so after between one and
+/// two `limit`s without progress; without a tracker, after one).
 async fn while_progressing<F>(
     limit: Duration,
     progress: Option<&WriteProgress>,
@@ -325,16 +326,16 @@ async fn while_progressing<F>(
 where
     F: Future<Output = Result<()>>,
 {
-    let started = Instant::now();
-    let last_progress = || progress.map_or(started, |p| p.last().max(started));
+    let mut seen = progress.map(WriteProgress::bytes);
     loop {
-        let deadline = later(last_progress(), limit);
         tokio::select! {
             done = write.as_mut() => return done,
-            () = tokio::time::sleep_until(deadline) => {
-                if later(last_progress(), limit) <= Instant::now() {
+            () = tokio::time::sleep_until(later(Instant::now(), limit)) => {
+                let now = progress.map(WriteProgress::bytes);
+                if now.is_none() || now == seen {
                     return Err(Error::transport(KeepAliveTimeout(limit)));
                 }
+                seen = now;
             }
         }
     }
