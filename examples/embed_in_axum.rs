@@ -8,7 +8,8 @@
 //!   `token=viewer` gives read-only access (a connect hook decides).
 //!
 //! The program starts the app, joins a room as a writer and as a viewer, shows that an
-//! unauthenticated client is refused, and stops.
+//! unauthenticated client is refused and that the viewer's edits are not applied, and
+//! stops (a non-zero exit if any of that is not so).
 
 use std::net::SocketAddr;
 
@@ -68,11 +69,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let with_key = || ClientConfig::default().header("x-api-key", "demo-key");
     let room = format!("ws://{addr}/collab/notes");
 
-    let refused = AsyncWebSocketClient::connect(&room, None, ClientConfig::default()).await;
-    println!(
-        "without an API key: {}",
-        refused.err().map(|e| e.to_string()).unwrap_or_default()
-    );
+    match AsyncWebSocketClient::connect(&room, None, ClientConfig::default()).await {
+        Err(refused) => println!("without an API key: {refused}"),
+        Ok(_) => return Err("a client without an API key was let in".into()),
+    }
 
     let editor =
         AsyncWebSocketClient::connect(&format!("{room}?token=editor"), None, with_key()).await?;
@@ -90,6 +90,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "the viewer reads: {}",
         text.get_string(&viewer.doc().transact())
     );
+
+    // The viewer's own edit stays in its copy: the server does not apply it. (Its
+    // awareness state, sent after the edit, tells when the server has seen both.)
+    text.push(&mut viewer.doc().transact_mut(), " + a viewer's edit");
+    viewer.set_local_awareness(r#"{"user":"viewer"}"#);
+    while !editor
+        .awareness_states()
+        .iter()
+        .any(|(_, state)| state.contains("viewer"))
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let room_doc = collab
+        .manager()
+        .room("notes")
+        .ok_or("room closed")?
+        .doc()
+        .clone();
+    let in_room = room_doc
+        .get_or_insert_text("text")
+        .get_string(&room_doc.transact());
+    if in_room.contains("viewer") {
+        return Err("the read-only viewer's edit was applied".into());
+    }
+    println!("the room still reads: {in_room}");
 
     editor.close().await?;
     viewer.close().await?;

@@ -684,3 +684,79 @@ async fn shutdown_does_not_wait_for_a_hanging_connect_hook() {
         other => panic!("expected a 503, got {other:?}"),
     }
 }
+
+/// A server that completes the WebSocket handshake, then never reads again (a
+/// machine that vanished without closing TCP): the client's keepalive notices and it
+/// reconnects, rather than believing it is synced for ever.
+#[tokio::test]
+async fn the_client_notices_a_server_that_stopped_answering() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let silent = tokio::spawn({
+        let accepted = accepted.clone();
+        async move {
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let mut socket = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                // Answers the handshake's SyncStep1 with an empty SyncStep2, so that
+                // the client is synced, then reads nothing more (pings stay unanswered).
+                let synced = wiredb::protocol::encode_sync_step2(&[0, 0]);
+                futures_util::SinkExt::send(&mut socket, Message::binary(synced))
+                    .await
+                    .unwrap();
+                accepted.fetch_add(1, Ordering::SeqCst);
+                held.push(socket);
+            }
+        }
+    });
+    let config = ClientConfig::default()
+        .keepalive(Some(KeepAlive {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(200),
+        }))
+        .reconnect(Some(Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(20),
+            ..Backoff::default()
+        }));
+    let client = AsyncWebSocketClient::connect(&format!("ws://{addr}/r"), None, config)
+        .await
+        .unwrap();
+    within(client.synced()).await.unwrap();
+    eventually("the client reconnects", || {
+        accepted.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    client.close().await.unwrap();
+    silent.abort();
+}
+
+#[tokio::test]
+async fn with_auto_pull_off_remote_changes_wait_for_pull() {
+    let server = AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = format!("{}/pull", server.url());
+    let writer = client(&url).await;
+    let reader =
+        AsyncWebSocketClient::connect(&url, None, ClientConfig::default().auto_pull(false))
+            .await
+            .unwrap();
+    within(reader.synced()).await.unwrap();
+    push_text(writer.doc(), "held");
+    let room = server.server().manager().room("pull").unwrap();
+    eventually("the room has it", || text_of(room.doc()) == "held").await;
+    // It reached the reader's socket, but not its doc.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(text_of(reader.doc()), "");
+    let mut pulled = 0;
+    eventually("pull applies it", || {
+        pulled += reader.pull().unwrap();
+        text_of(reader.doc()) == "held"
+    })
+    .await;
+    assert!(pulled >= 1);
+    server.shutdown().await.unwrap();
+}
