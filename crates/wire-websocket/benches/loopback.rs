@@ -124,21 +124,13 @@ fn run_floor_sender() {
 /// delivery (the send, and the receive processing and wake-up it runs in the
 /// sender's context), a floor under any server's CPU per delivered update.
 async fn send_floor(subscribers: usize, hz: u32, seconds: u64) {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .env(ROLE_VAR, "floor")
-        .env("WIREDB_BENCH_FLOOR_N", subscribers.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let port: u16 = line.trim().parse().unwrap();
+    let mut floor = ServerProcess::spawn(
+        "floor",
+        &[("WIREDB_BENCH_FLOOR_N", subscribers.to_string())],
+    );
     let mut readers = Vec::new();
     for _ in 0..subscribers {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", floor.port))
             .await
             .unwrap();
         readers.push(tokio::spawn(async move {
@@ -148,26 +140,19 @@ async fn send_floor(subscribers: usize, hz: u32, seconds: u64) {
         }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let cpu = |pid: u32| -> u64 {
-        std::fs::read_dir(format!("/proc/{pid}/task"))
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-            .sum()
-    };
-    let mut stdin = child.stdin.take().unwrap();
     let rounds = u64::from(hz) * seconds;
     let mut tick = tokio::time::interval(Duration::from_secs(1) / hz);
-    let before = cpu(child.id());
+    let before = floor.cpu_ns();
+    let mut line = String::new();
     for _ in 0..rounds {
         tick.tick().await;
+        let stdin = floor.child.stdin.as_mut().unwrap();
         stdin.write_all(b"go\n").unwrap();
         line.clear();
-        stdout.read_line(&mut line).unwrap();
+        floor.stdout.read_line(&mut line).unwrap();
     }
-    let cpu_ns = cpu(child.id()) - before;
-    drop(stdin);
-    let _ = child.wait();
+    let cpu_ns = floor.cpu_ns() - before;
+    drop(floor);
     for reader in readers {
         reader.abort();
     }
@@ -224,13 +209,21 @@ fn run_server() {
     });
 }
 
+/// This benchmark re-run in another role (the server, or the floor's sender), talked
+/// to over its stdin and stdout; its CPU and memory are read from /proc.
 struct ServerProcess {
     child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
     port: u16,
 }
 
 impl ServerProcess {
     fn start() -> Self {
+        Self::spawn("server", &[])
+    }
+
+    /// Starts the process in `role` (see `main`) and reads the port it prints.
+    fn spawn(role: &str, env: &[(&str, String)]) -> Self {
         // WIREDB_BENCH_SERVER_WRAPPER="perf record -g -o /tmp/server.perf" profiles the
         // server (its CPU figures then include the wrapper's).
         let exe = std::env::current_exe().unwrap();
@@ -240,7 +233,8 @@ impl ServerProcess {
         argv.push(exe.into());
         let mut child = Command::new(&argv[0])
             .args(&argv[1..])
-            .env(ROLE_VAR, "server")
+            .env(ROLE_VAR, role)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -250,6 +244,7 @@ impl ServerProcess {
         stdout.read_line(&mut line).unwrap();
         ServerProcess {
             port: line.trim().parse().expect("server port"),
+            stdout,
             child,
         }
     }
