@@ -26,28 +26,11 @@ Errors: one line {"event":"error","message":...} on stdout, the same on stderr, 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
-import threading
 from pathlib import Path
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
+from _peer_common import EXIT_OK, EXIT_TIMEOUT, Parser, backstop, doc_state, emit, fail, hard_exit, parse_kv, roots, setup
 
-
-def emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-def log(*args) -> None:
-    print("[py_file]", *args, file=sys.stderr, flush=True)
-
-
-def hard_exit(code: int) -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+setup("py_file")
 
 
 def parse_records(data: bytes) -> tuple[str, list[tuple[int, int]]]:
@@ -77,12 +60,7 @@ def parse_records(data: bytes) -> tuple[str, list[tuple[int, int]]]:
 
 
 def snapshot(doc) -> dict:
-    from pycrdt import Map, Text
-
-    text = doc.get("text", type=Text)
-    ymap = doc.get("map", type=Map)
-    with doc.transaction():
-        return {"text": str(text), "map": ymap.to_py() or {}}
+    return doc_state(doc, *roots(doc))
 
 
 def file_snapshot(path: Path) -> dict | None:
@@ -113,13 +91,12 @@ def file_info(path: Path) -> dict:
 
 async def cmd_write(args) -> dict:
     import anyio
-    from pycrdt import Doc, Map, Text
+    from pycrdt import Doc
     from wire_file import AsyncFileClient
 
     path = Path(args.file)
     doc = Doc()
-    text = doc.get("text", type=Text)
-    ymap = doc.get("map", type=Map)
+    text, ymap = roots(doc)
     async with AsyncFileClient(doc=doc, path=path, squash=args.squash):
         # __aenter__ returns once the file's content is in `doc`.
         async with doc.new_transaction():
@@ -156,19 +133,6 @@ def cmd_records(args) -> dict:
     return {"event": "records", "version": version, "records": [{"offset": o, "length": n} for o, n in records], "size": len(data)}
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        print(f"py_file: {message} (see --help)", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-
-
-def kv(v: str) -> tuple[str, str]:
-    if "=" not in v:
-        raise argparse.ArgumentTypeError(f"expected K=V, got {v!r}")
-    k, _, val = v.partition("=")
-    return k, val
-
-
 def main() -> None:
     p = Parser(prog="py_file.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--timeout", type=float, default=30.0)
@@ -176,7 +140,7 @@ def main() -> None:
     w = sub.add_parser("write", help="apply edits to FILE in one session")
     w.add_argument("file")
     w.add_argument("--text", action="append", default=[])
-    w.add_argument("--map", action="append", default=[], type=kv)
+    w.add_argument("--map", action="append", default=[], type=parse_kv())
     w.add_argument("--squash", action="store_true")
     w.add_argument("--timeout", type=float, default=argparse.SUPPRESS)
     r = sub.add_parser("read", help="print the document FILE holds")
@@ -188,11 +152,7 @@ def main() -> None:
     rec.add_argument("--timeout", type=float, default=argparse.SUPPRESS)
     args = p.parse_args()
 
-    timer = threading.Timer(args.timeout, lambda: (log(f"timeout after {args.timeout}s"),
-                                                   emit({"event": "timeout", "seconds": args.timeout}),
-                                                   hard_exit(EXIT_TIMEOUT)))
-    timer.daemon = True
-    timer.start()
+    backstop(args.timeout, EXIT_TIMEOUT, f"timeout after {args.timeout}s", {"event": "timeout", "seconds": args.timeout})
     try:
         if args.cmd == "records":
             out = cmd_records(args)
@@ -201,12 +161,7 @@ def main() -> None:
 
             out = anyio.run(cmd_write if args.cmd == "write" else cmd_read, args)
     except BaseException as e:  # noqa: BLE001
-        while isinstance(e, BaseExceptionGroup) and e.exceptions:
-            e = e.exceptions[0]
-        msg = f"{type(e).__name__}: {e}"
-        log("error:", msg)
-        emit({"event": "error", "message": msg})
-        hard_exit(EXIT_ERROR)
+        fail(e)
     emit(out)
     hard_exit(EXIT_OK)
 

@@ -14,9 +14,8 @@ stdout (one JSON object per line, flushed):
     {"event":"error","message":...} / {"event":"timeout","seconds":S}
 stderr: logs. Exit codes: 0 stopped on request, 1 error, 2 bad usage, 3 timeout.
 
-It stops on SIGTERM/SIGINT, on stdin EOF when stdin is a pipe or socket (so that it dies
-with the test that spawned it; /dev/null or a terminal is ignored), and after --timeout
-seconds (default 30; 0 = never).
+It stops on SIGTERM/SIGINT, on stdin EOF of a pipe, or after --timeout seconds (default 30;
+0 = never): ``ServerStop`` in ``_peer_common.py`` has the details.
 
 Port 0: Hypercorn logs the address it was given, not the port the OS picked, so we bind the
 listening socket ourselves and hand it to Hypercorn as ``fd://N`` (a documented bind form).
@@ -44,46 +43,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-import os
-import signal
-import socket
-import stat
 import sys
-import threading
 from importlib.metadata import version
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
+from _peer_common import ServerStop, emit, listen_socket, log, parse_server_args, run_server, setup
 
-
-def emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
-
-
-def log(*args) -> None:
-    print("[pycrdt_ws_server]", *args, file=sys.stderr, flush=True)
-
-
-def hard_exit(code: int) -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _backstop(code: int, reason: str) -> None:
-    log("shutdown took too long: forcing exit")
-    emit({"event": "stopped", "reason": reason, "forced": True})
-    hard_exit(code)
-
-
-def stdin_is_pipe() -> bool:
-    try:
-        mode = os.fstat(0).st_mode
-    except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+setup("pycrdt_ws_server", ensure_ascii=True)
 
 
 async def serve(args: argparse.Namespace) -> tuple[int, str]:
@@ -91,14 +57,7 @@ async def serve(args: argparse.Namespace) -> tuple[int, str]:
     from hypercorn.config import Config
     from pycrdt.websocket import ASGIServer, WebsocketServer, exception_logger
 
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    port = sock.getsockname()[1]
-
+    sock, port = listen_socket(args.host, args.port)
     config = Config()
     # Hypercorn wraps this fd in a socket object of its own; `sock` stays alive until exit.
     config.bind = [f"fd://{sock.fileno()}"]
@@ -127,41 +86,8 @@ async def serve(args: argparse.Namespace) -> tuple[int, str]:
     websocket_server = ReportingServer(exception_handler=exception_logger, log=logging.getLogger("pycrdt_ws"))
     app = ASGIServer(websocket_server)
 
-    stop = asyncio.Event()
-    reason = "signal"
-    code = EXIT_OK
-    loop = asyncio.get_running_loop()
-
-    def on_signal(s: signal.Signals) -> None:
-        nonlocal reason
-        reason = f"signal {s.name}"
-        stop.set()
-
-    for s in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(s, on_signal, s)
-
-    def stdin_closed() -> None:
-        nonlocal reason
-        reason = "stdin closed"
-        stop.set()
-
-    if stdin_is_pipe():
-
-        def read_stdin() -> None:  # a daemon thread: a blocking read never holds up exit
-            sys.stdin.buffer.read()
-            loop.call_soon_threadsafe(stdin_closed)
-
-        threading.Thread(target=read_stdin, daemon=True, name="stdin").start()
-
-    async def on_timeout() -> None:
-        nonlocal reason, code
-        await asyncio.sleep(args.timeout)
-        reason = "timeout"
-        code = EXIT_TIMEOUT
-        emit({"event": "timeout", "seconds": args.timeout})
-        stop.set()
-
-    timer_task = asyncio.ensure_future(on_timeout()) if args.timeout > 0 else None
+    stop = ServerStop(args.timeout)
+    stop.start()
     async with websocket_server:
         serving = asyncio.ensure_future(hypercorn_serve(app, config, shutdown_trigger=stop.wait, mode="asgi"))
         # The socket already listens (connections queue in its backlog); give Hypercorn a
@@ -180,37 +106,15 @@ async def serve(args: argparse.Namespace) -> tuple[int, str]:
         )
         log(f"pycrdt-websocket {version('pycrdt-websocket')} server on {args.host}:{port}")
         await serving
-        log("stopping:", reason)
         # Room shutdown should be quick; never let it hang a test.
-        timer = threading.Timer(5, _backstop, args=(code, reason))
-        timer.daemon = True
-        timer.start()
-    if timer_task is not None:
-        timer_task.cancel()
-    return code, reason
+        stop.shutting_down()
+    return stop.code, stop.reason
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="pycrdt_ws_server.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0, help="0 = pick a free port (default)")
-    p.add_argument("--timeout", type=float, default=30.0, help="stop after SECONDS (default 30, 0 = never)")
-    args = p.parse_args()
-    if not 0 <= args.port <= 65535 or args.timeout < 0:
-        p.error("bad --port or --timeout")
+    args = parse_server_args("pycrdt_ws_server.py", __doc__.split("\n\n")[0])
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="[pycrdt_ws_server] %(name)s: %(message)s")
-
-    try:
-        code, reason = asyncio.run(serve(args))
-    except BaseException as e:  # noqa: BLE001
-        while isinstance(e, BaseExceptionGroup) and e.exceptions:
-            e = e.exceptions[0]
-        msg = f"{type(e).__name__}: {e}"
-        log("error:", msg)
-        emit({"event": "error", "message": msg})
-        hard_exit(EXIT_ERROR)
-    emit({"event": "stopped", "reason": reason})
-    hard_exit(code)
+    run_server(lambda: asyncio.run(serve(args)))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,16 @@ start_server() { # NAME CMD...
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 JS="$NODE $HERE/js_client.js"
+
+# check N: js_client and CLIENT (a command line) in ROOM of URL each write a two-letter tag
+# ("js", TAG) and wait for the other's; CLIENT also sets m=1. Outputs in $WORK/N{j,p}.{out,err}.
+converge_with_js_client() { # N URL ROOM TAG CLIENT...
+  local n="$1" url="$2" room="$3" tag="$4"; shift 4
+  $JS --url "$url" --room "$room" --text js --wait-text "$tag" --hold 0.5 --timeout 15 >"$WORK/${n}j.out" 2>"$WORK/${n}j.err" &
+  local j=$!
+  "$@" --url "$url" --room "$room" --text "$tag" --map m=1 --wait-text js --timeout 15 >"$WORK/${n}p.out" 2>"$WORK/${n}p.err" && wait $j \
+    && check_json "$WORK/${n}j.out" final 'sorted([e["text"][:2], e["text"][2:]])==["js","'"$tag"'"] and e["map"]=={"m":"1"}'
+}
 PYC="$PY $HERE/py_client.py"
 PYF="$PY $HERE/py_file.py"
 PCWS="$PCWS_PY $HERE/pycrdt_ws_client.py"
@@ -104,10 +114,7 @@ if wait $c && check_json "$WORK/2c.out" final 'e["text"]=="fromD"' \
 else bad "js_server.js kill -9 (see $WORK/2*)"; fi
 
 # ------------------------------------------------------------ 3. py_client against the reference server
-$JS --url $U --room p --text js --wait-text py --hold 0.5 --timeout 15 >"$WORK/3j.out" 2>"$WORK/3j.err" &
-j=$!
-if $PYC --url $U --room p --text py --map m=1 --wait-text js --timeout 15 >"$WORK/3p.out" 2>"$WORK/3p.err" && wait $j \
-  && check_json "$WORK/3j.out" final 'sorted([e["text"][:2], e["text"][2:]])==["js","py"] and e["map"]=={"m":"1"}'; then
+if converge_with_js_client 3 "$U" p py $PYC; then
   ok "py_client <-> y-websocket 1.5.4 (via js_server.js) <-> js_client: converge"
 else bad "py_client <-> reference server (see $WORK/3*)"; fi
 
@@ -213,10 +220,7 @@ if $PCWS --url $U --room gone --hold 0.3 --timeout 10 >"$WORK/11b.out" 2>"$WORK/
 else bad "pycrdt_ws_server room reset (see $WORK/11*)"; fi
 
 # ------------------------------------------------------------ 12. pycrdt_ws_client against the reference server
-$JS --url $REF --room pc --text js --wait-text pc --hold 0.5 --timeout 15 >"$WORK/12j.out" 2>"$WORK/12j.err" &
-j=$!
-if $PCWS --url $REF --room pc --text pc --map m=1 --wait-text js --timeout 15 >"$WORK/12p.out" 2>"$WORK/12p.err" && wait $j \
-  && check_json "$WORK/12j.out" final 'sorted([e["text"][:2], e["text"][2:]])==["js","pc"] and e["map"]=={"m":"1"}'; then
+if converge_with_js_client 12 "$REF" pc pc $PCWS; then
   ok "pycrdt_ws_client <-> y-websocket 1.5.4 bin/server.js <-> js_client: converge"
 else bad "pycrdt_ws_client <-> reference server (see $WORK/12*)"; fi
 

@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
+use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig, ServerHandle};
 use yrs::{Any, Doc, GetString, Map, Out, Text, Transact};
 
 /// How long a peer may take to print its next line before the test fails.
@@ -181,6 +182,48 @@ impl Peer {
     pub fn seen(&self) -> &[Value] {
         &self.seen
     }
+
+    /// Sends one `--stdin` command and returns its `reply` event (see [`Peer::expect_event`]).
+    pub async fn request(&mut self, command: Value, reply: &str) -> Value {
+        self.command(command).await;
+        self.expect_event(reply).await
+    }
+
+    /// `{"cmd":"dump"}`: the client's document (and awareness, for `js_client.js`) now.
+    pub async fn dump(&mut self) -> Value {
+        self.request(serde_json::json!({"cmd": "dump"}), "dump")
+            .await
+    }
+
+    /// A `{"cmd":"wait",...}` command; returns its `waited` event (a `wait_timeout`
+    /// fails the test).
+    pub async fn wait_for(&mut self, wait: Value) -> Value {
+        self.request(wait, "waited").await
+    }
+}
+
+/// The command line of the client scripts: `--url URL --room ROOM EXTRA...`.
+pub fn client_args(url: &str, room: &str, extra: &[&str]) -> Vec<String> {
+    ["--url", url, "--room", room]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// `ws://127.0.0.1:PORT` of a server script, from its `{"event":"listening","port":N}`.
+pub fn listening_url(listening: &Value) -> String {
+    format!("ws://127.0.0.1:{}", listening["port"])
+}
+
+/// The `"user"` of every awareness state in a `js_client.js` `dump` event.
+pub fn awareness_users(dump: &Value) -> Vec<Value> {
+    dump["awareness"]
+        .as_object()
+        .expect("awareness map")
+        .values()
+        .map(|state| state["user"].clone())
+        .collect()
 }
 
 /// Runs a peer script to completion and returns its last JSON line, asserting exit 0.
@@ -195,6 +238,17 @@ pub async fn run_to_end(peer: Peer) -> Value {
         .last()
         .cloned()
         .unwrap_or_else(|| panic!("peer `{name}` printed nothing"))
+}
+
+/// [`run_to_end`] for a client script: asserts that its last line is `final`, returns it.
+pub async fn run_to_final(peer: Peer) -> Value {
+    let name = peer.name.clone();
+    let last = run_to_end(peer).await;
+    assert_eq!(
+        last["event"], "final",
+        "peer `{name}` did not end with `final`"
+    );
+    last
 }
 
 /// How long the y-websocket reference server may take to listen.
@@ -366,6 +420,26 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Our WebSocket server, without room hooks, on 127.0.0.1 and a port the OS picks.
+pub async fn start_our_server() -> ServerHandle {
+    AsyncWebSocketServer::new(())
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap()
+}
+
+/// Our client in `url` (`ws://HOST:PORT/ROOM`), synced within [`PATIENCE`].
+pub async fn connect_synced(url: &str) -> AsyncWebSocketClient {
+    let client = AsyncWebSocketClient::connect(url, None, ClientConfig::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, client.synced())
+        .await
+        .unwrap()
+        .unwrap();
+    client
 }
 
 // The document shape every interop peer uses: Y.Text "text" and Y.Map "map".

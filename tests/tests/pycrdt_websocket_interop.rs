@@ -10,44 +10,24 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
-use wiredb_tests::{PATIENCE, Peer, eventually, map_json, push_text, run_to_end, set_map, text_of};
+use serde_json::json;
+use wiredb_tests::{
+    PATIENCE, Peer, awareness_users, connect_synced, eventually, listening_url, map_json,
+    push_text, run_to_end, run_to_final, set_map, start_our_server, text_of,
+};
 
-async fn connect(url: &str) -> AsyncWebSocketClient {
-    let client = AsyncWebSocketClient::connect(url, None, ClientConfig::default())
-        .await
-        .unwrap();
-    tokio::time::timeout(PATIENCE, client.synced())
-        .await
-        .unwrap()
-        .unwrap();
-    client
-}
-
+/// `--url URL --room ROOM --timeout 60 EXTRA...`
 fn client_args(url: &str, room: &str, extra: &[&str]) -> Vec<String> {
-    ["--url", url, "--room", room, "--timeout", "60"]
-        .iter()
-        .chain(extra)
-        .map(|s| s.to_string())
-        .collect()
-}
-
-async fn wait(peer: &mut Peer, condition: Value) -> Value {
-    peer.command(condition).await;
-    peer.expect_event("waited").await
+    wiredb_tests::client_args(url, room, &[&["--timeout", "60"], extra].concat())
 }
 
 /// What our client wrote before the pycrdt-websocket client joined reaches it in the
 /// server's SyncStep2; what it writes while both are connected, as Update messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pycrdt_websocket_client_reads_text_and_map_written_by_our_client() {
-    let server = AsyncWebSocketServer::new(())
-        .start("127.0.0.1", 0)
-        .await
-        .unwrap();
+    let server = start_our_server().await;
     let url = server.url();
-    let ours = connect(&format!("{url}/shared")).await;
+    let ours = connect_synced(&format!("{url}/shared")).await;
     push_text(ours.doc(), "from rust;");
     set_map(ours.doc(), "r", "1");
     let room = server.server().manager().room("shared").unwrap();
@@ -61,26 +41,22 @@ async fn a_pycrdt_websocket_client_reads_text_and_map_written_by_our_client() {
         &client_args(&url, "shared", &["--stdin", "--quiet"]),
     );
     theirs.expect_event("synced").await;
-    let got = wait(
-        &mut theirs,
-        json!({"cmd": "wait", "text": ["from rust;"], "map": {"r": "1"}, "timeout": 30}),
-    )
-    .await;
+    let got = theirs
+        .wait_for(json!({"cmd": "wait", "text": ["from rust;"], "map": {"r": "1"}, "timeout": 30}))
+        .await;
     assert_eq!(got["text"], "from rust;", "{got}");
     assert_eq!(got["map"], json!({"r": "1"}), "{got}");
 
     // Live edits, while both are connected.
     push_text(ours.doc(), " live;");
     set_map(ours.doc(), "live", "yes");
-    let got = wait(
-        &mut theirs,
-        json!({"cmd": "wait", "text": ["from rust; live;"], "map": {"live": "yes"}, "timeout": 30}),
-    )
-    .await;
+    let got = theirs
+        .wait_for(json!({"cmd": "wait", "text": ["from rust; live;"],
+                         "map": {"live": "yes"}, "timeout": 30}))
+        .await;
     assert_eq!(got["map"], json!({"r": "1", "live": "yes"}), "{got}");
 
-    let last = run_to_end(theirs).await;
-    assert_eq!(last["event"], "final");
+    let last = run_to_final(theirs).await;
     assert_eq!(last["text"], "from rust; live;");
     ours.close().await.unwrap();
     server.shutdown().await.unwrap();
@@ -90,12 +66,9 @@ async fn a_pycrdt_websocket_client_reads_text_and_map_written_by_our_client() {
 /// room for a client that joins after it left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_written_by_a_pycrdt_websocket_client_reaches_our_client() {
-    let server = AsyncWebSocketServer::new(())
-        .start("127.0.0.1", 0)
-        .await
-        .unwrap();
+    let server = start_our_server().await;
     let url = server.url();
-    let ours = connect(&format!("{url}/from-python")).await;
+    let ours = connect_synced(&format!("{url}/from-python")).await;
 
     let theirs = Peer::pycrdt_websocket(
         "pycrdt_ws_client.py",
@@ -113,11 +86,10 @@ async fn text_written_by_a_pycrdt_websocket_client_reaches_our_client() {
         map_json(ours.doc()) == json!({"p": "2"})
     })
     .await;
-    let last = run_to_end(theirs).await;
-    assert_eq!(last["event"], "final");
+    let last = run_to_final(theirs).await;
     assert_eq!(last["text"], "from python;");
 
-    let late = connect(&format!("{url}/from-python")).await;
+    let late = connect_synced(&format!("{url}/from-python")).await;
     assert_eq!(text_of(late.doc()), "from python;");
     assert_eq!(map_json(late.doc()), json!({"p": "2"}));
     late.close().await.unwrap();
@@ -132,9 +104,9 @@ async fn our_client_in_a_pycrdt_websocket_server_room() {
     let mut server = Peer::pycrdt_websocket("pycrdt_ws_server.py", &["--timeout", "60"]);
     let listening = server.expect_event("listening").await;
     assert_eq!(listening["version"], "0.16.5");
-    let url = format!("ws://127.0.0.1:{}", listening["port"]);
+    let url = listening_url(&listening);
 
-    let ours = connect(&format!("{url}/exchange")).await;
+    let ours = connect_synced(&format!("{url}/exchange")).await;
     // pycrdt-websocket names the room after the raw ASGI path, leading '/' included.
     let opened = server.expect_event("room-opened").await;
     assert_eq!(opened["room"], "/exchange");
@@ -165,8 +137,7 @@ async fn our_client_in_a_pycrdt_websocket_server_room() {
         || text_of(ours.doc()).contains("from peer;") && map_json(ours.doc())["p"] == "2",
     )
     .await;
-    let last = run_to_end(theirs).await;
-    assert_eq!(last["event"], "final");
+    let last = run_to_final(theirs).await;
     assert!(
         last["text"].as_str().unwrap().contains("from rust;"),
         "{last}"
@@ -190,11 +161,9 @@ async fn our_client_in_a_pycrdt_websocket_server_room() {
         ),
     );
     js.expect_event("synced").await;
-    let got = wait(
-        &mut js,
-        json!({"cmd": "wait", "text": ["from rust;", "from peer;"], "timeout": 30}),
-    )
-    .await;
+    let got = js
+        .wait_for(json!({"cmd": "wait", "text": ["from rust;", "from peer;"], "timeout": 30}))
+        .await;
     assert_eq!(got["text"], text.as_str());
     eventually("our client sees the js client's awareness", || {
         ours.awareness_states()
@@ -203,30 +172,17 @@ async fn our_client_in_a_pycrdt_websocket_server_room() {
     })
     .await;
     ours.set_local_awareness(r#"{"user":"rust"}"#);
-    wait(
-        &mut js,
-        json!({"cmd": "wait", "awareness_count": 2, "timeout": 30}),
-    )
-    .await;
-    let users = |dump: &Value| -> Vec<Value> {
-        dump["awareness"]
-            .as_object()
-            .expect("awareness map")
-            .values()
-            .map(|state| state["user"].clone())
-            .collect()
-    };
-    js.command(json!({"cmd": "dump"})).await;
-    let dump = js.expect_event("dump").await;
-    assert!(users(&dump).contains(&json!("rust")), "{dump}");
+    js.wait_for(json!({"cmd": "wait", "awareness_count": 2, "timeout": 30}))
+        .await;
+    let dump = js.dump().await;
+    assert!(awareness_users(&dump).contains(&json!("rust")), "{dump}");
 
     // Withdrawing our state (a `null` awareness update) is relayed too.
     ours.clear_local_awareness();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        js.command(json!({"cmd": "dump"})).await;
-        let dump = js.expect_event("dump").await;
-        if !users(&dump).contains(&json!("rust")) {
+        let dump = js.dump().await;
+        if !awareness_users(&dump).contains(&json!("rust")) {
             break;
         }
         assert!(
@@ -236,7 +192,7 @@ async fn our_client_in_a_pycrdt_websocket_server_room() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    assert_eq!(run_to_end(js).await["event"], "final");
+    run_to_final(js).await;
     ours.close().await.unwrap();
     // The last client gone, the room is deleted (the next one would start empty).
     let closed = server.expect_event("room-closed").await;
@@ -251,9 +207,8 @@ async fn our_client_in_a_pycrdt_websocket_server_room() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_sees_the_awareness_state_of_a_pycrdt_websocket_room_itself() {
     let mut server = Peer::pycrdt_websocket("pycrdt_ws_server.py", &["--timeout", "60"]);
-    let listening = server.expect_event("listening").await;
-    let url = format!("ws://127.0.0.1:{}", listening["port"]);
-    let ours = connect(&format!("{url}/lone")).await;
+    let url = listening_url(&server.expect_event("listening").await);
+    let ours = connect_synced(&format!("{url}/lone")).await;
     let own_id = ours.doc().client_id().get();
     ours.set_local_awareness(r#"{"user":"rust"}"#);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);

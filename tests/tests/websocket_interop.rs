@@ -4,39 +4,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
 use wiredb_tests::{
-    PATIENCE, Peer, ReferenceServer, eventually, free_port, map_json, push_text, run_to_end,
-    text_of,
+    Peer, ReferenceServer, awareness_users, client_args, connect_synced, eventually, free_port,
+    listening_url, map_json, push_text, run_to_final, start_our_server, text_of,
 };
-
-async fn dump(peer: &mut Peer) -> Value {
-    peer.command(json!({"cmd": "dump"})).await;
-    peer.expect_event("dump").await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn y_websocket_and_python_clients_share_one_of_our_rooms() {
-    let server = AsyncWebSocketServer::new(())
-        .start("127.0.0.1", 0)
-        .await
-        .unwrap();
+    let server = start_our_server().await;
     let url = server.url();
     let args = |awareness: Option<&'static str>| {
-        let mut args = vec![
-            "--url",
-            url.as_str(),
-            "--room",
-            "mixed",
-            "--stdin",
-            "--quiet",
-            "--timeout",
-            "60",
-        ];
+        let mut extra = vec!["--stdin", "--quiet", "--timeout", "60"];
         if let Some(state) = awareness {
-            args.extend(["--awareness", state]);
+            extra.extend(["--awareness", state]);
         }
-        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+        client_args(&url, "mixed", &extra)
     };
     let a_args = args(Some(r#"{"user":"A"}"#));
     let b_args = args(Some(r#"{"user":"B"}"#));
@@ -62,14 +44,9 @@ async fn y_websocket_and_python_clients_share_one_of_our_rooms() {
     let all = json!({"cmd": "wait", "text": ["<A>", "<B>", "<C>"],
                      "map": {"A": "1", "B": "2", "C": "3"}, "timeout": 30});
     for peer in [&mut js_a, &mut js_b, &mut py_c] {
-        peer.command(all.clone()).await;
-        peer.expect_event("waited").await;
+        peer.wait_for(all.clone()).await;
     }
-    let dumps = [
-        dump(&mut js_a).await,
-        dump(&mut js_b).await,
-        dump(&mut py_c).await,
-    ];
+    let dumps = [js_a.dump().await, js_b.dump().await, py_c.dump().await];
     let text = dumps[0]["text"].as_str().unwrap().to_owned();
     for d in &dumps {
         assert_eq!(d["text"], dumps[0]["text"], "texts diverge: {dumps:?}");
@@ -80,63 +57,43 @@ async fn y_websocket_and_python_clients_share_one_of_our_rooms() {
     assert_eq!(map_json(room.doc()), json!({"A": "1", "B": "2", "C": "3"}));
 
     // Awareness: B sees A's state; when A leaves, B sees it gone.
-    js_b.command(json!({"cmd": "wait", "awareness_count": 2, "timeout": 20}))
+    js_b.wait_for(json!({"cmd": "wait", "awareness_count": 2, "timeout": 20}))
         .await;
-    js_b.expect_event("waited").await;
-    let seen_by_b = dump(&mut js_b).await;
-    let users: Vec<&Value> = seen_by_b["awareness"]
-        .as_object()
-        .expect("awareness map")
-        .values()
-        .map(|state| &state["user"])
-        .collect();
+    let seen_by_b = js_b.dump().await;
     assert!(
-        users.contains(&&json!("A")),
+        awareness_users(&seen_by_b).contains(&json!("A")),
         "B does not see A: {seen_by_b}"
     );
-    assert_eq!(run_to_end(js_a).await["event"], "final");
-    js_b.command(json!({"cmd": "wait", "awareness_gone": true, "timeout": 20}))
+    run_to_final(js_a).await;
+    js_b.wait_for(json!({"cmd": "wait", "awareness_gone": true, "timeout": 20}))
         .await;
-    js_b.expect_event("waited").await;
 
-    assert_eq!(run_to_end(js_b).await["event"], "final");
-    assert_eq!(run_to_end(py_c).await["event"], "final");
+    run_to_final(js_b).await;
+    run_to_final(py_c).await;
     server.shutdown().await.unwrap();
 }
 
 /// Our client and a peer client of `server_url` exchange text both ways.
 async fn exchange_with_foreign_server(server_url: &str, peer: impl FnOnce(Vec<String>) -> Peer) {
-    let ours = AsyncWebSocketClient::connect(
-        &format!("{server_url}/exchange"),
-        None,
-        ClientConfig::default(),
-    )
-    .await
-    .unwrap();
-    tokio::time::timeout(PATIENCE, ours.synced())
-        .await
-        .unwrap()
-        .unwrap();
+    let ours = connect_synced(&format!("{server_url}/exchange")).await;
     push_text(ours.doc(), "from rust;");
-    let args = [
-        "--url",
+    let theirs = peer(client_args(
         server_url,
-        "--room",
         "exchange",
-        "--wait-text",
-        "from rust;",
-        "--text",
-        "from peer;",
-        "--hold",
-        "0.5",
-    ];
-    let theirs = peer(args.iter().map(|s| s.to_string()).collect());
+        &[
+            "--wait-text",
+            "from rust;",
+            "--text",
+            "from peer;",
+            "--hold",
+            "0.5",
+        ],
+    ));
     eventually("our client gets the peer's text", || {
         text_of(ours.doc()).contains("from peer;")
     })
     .await;
-    let last = run_to_end(theirs).await;
-    assert_eq!(last["event"], "final");
+    let last = run_to_final(theirs).await;
     assert!(
         last["text"].as_str().unwrap().contains("from rust;"),
         "{last}"
@@ -171,17 +128,7 @@ async fn the_reference_server_moves_to_another_port_when_its_port_is_taken() {
         "one try on the taken port, then one on a free port"
     );
     // It serves: our client syncs with it.
-    let ours = AsyncWebSocketClient::connect(
-        &format!("{}/retry", server.url()),
-        None,
-        ClientConfig::default(),
-    )
-    .await
-    .unwrap();
-    tokio::time::timeout(PATIENCE, ours.synced())
-        .await
-        .unwrap()
-        .unwrap();
+    let ours = connect_synced(&format!("{}/retry", server.url())).await;
     ours.close().await.unwrap();
     drop(squatter);
 }
@@ -189,8 +136,7 @@ async fn the_reference_server_moves_to_another_port_when_its_port_is_taken() {
 #[tokio::test]
 async fn our_client_in_python_wiredbs_server() {
     let mut server = Peer::python("py_server.py", &["--port", "0", "--timeout", "60"]);
-    let listening = server.expect_event("listening").await;
-    let url = format!("ws://127.0.0.1:{}", listening["port"]);
+    let url = listening_url(&server.expect_event("listening").await);
     exchange_with_foreign_server(&url, |args| Peer::python("py_client.py", &args)).await;
     drop(server);
 }
@@ -200,23 +146,14 @@ async fn our_client_in_python_wiredbs_server() {
 /// server does). Without the echo this client would drop and reconnect once here.
 #[tokio::test]
 async fn a_lone_y_websocket_client_stays_connected_past_its_30_s_timeout() {
-    let server = AsyncWebSocketServer::new(())
-        .start("127.0.0.1", 0)
-        .await
-        .unwrap();
-    let url = server.url();
+    let server = start_our_server().await;
     let lone = Peer::node(
         "js_client.js",
-        &[
-            "--url",
-            url.as_str(),
-            "--room",
+        &client_args(
+            &server.url(),
             "lonely",
-            "--hold",
-            "36",
-            "--timeout",
-            "60",
-        ],
+            &["--hold", "36", "--timeout", "60"],
+        ),
     );
     let (status, events) = lone.finish().await;
     assert!(status.success(), "{events:?}");
