@@ -149,6 +149,15 @@ async fn awareness_is_echoed_to_its_sender_as_y_websocket_does() {
     server.shutdown().await.unwrap();
 }
 
+/// Reconnects within milliseconds, so that tests of reconnection are quick.
+fn fast_backoff() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+        ..Backoff::default()
+    }
+}
+
 fn token_hook(request: &ConnectRequest) -> Result<Access, Rejection> {
     match request.query_param("token").as_deref() {
         Some("writer") => Ok(Access::ReadWrite),
@@ -374,11 +383,7 @@ async fn client_reconnects_and_syncs_edits_made_while_offline() {
     let addr = listener.local_addr().unwrap();
     let first = AsyncWebSocketServer::new(()).start_on(listener).unwrap();
     let url = format!("ws://{addr}/offline");
-    let fast = ClientConfig::default().reconnect(Some(Backoff {
-        initial: Duration::from_millis(20),
-        max: Duration::from_millis(100),
-        ..Backoff::default()
-    }));
+    let fast = ClientConfig::default().reconnect(Some(fast_backoff()));
     let alice = AsyncWebSocketClient::connect(&url, None, fast.clone())
         .await
         .unwrap();
@@ -577,11 +582,7 @@ async fn a_document_over_the_servers_frame_limit_ends_the_client() {
     let server = start_with(ServerConfig::default().max_frame_size(1000)).await;
     let doc = Doc::new();
     push_text(&doc, &"x".repeat(5000));
-    let fast = ClientConfig::default().reconnect(Some(Backoff {
-        initial: Duration::from_millis(10),
-        max: Duration::from_millis(20),
-        ..Backoff::default()
-    }));
+    let fast = ClientConfig::default().reconnect(Some(fast_backoff()));
     let client = AsyncWebSocketClient::connect(&format!("{}/big", server.url()), Some(doc), fast)
         .await
         .unwrap();
@@ -616,11 +617,7 @@ async fn a_refused_reconnection_ends_the_client() {
         .build()
         .start_on(listener)
         .unwrap();
-    let fast = ClientConfig::default().reconnect(Some(Backoff {
-        initial: Duration::from_millis(10),
-        max: Duration::from_millis(20),
-        ..Backoff::default()
-    }));
+    let fast = ClientConfig::default().reconnect(Some(fast_backoff()));
     let client = AsyncWebSocketClient::connect(&format!("ws://{addr}/r"), None, fast)
         .await
         .unwrap();
@@ -715,11 +712,7 @@ async fn the_client_notices_a_server_that_stopped_answering() {
             interval: Duration::from_millis(200),
             timeout: Duration::from_millis(200),
         }))
-        .reconnect(Some(Backoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(20),
-            ..Backoff::default()
-        }));
+        .reconnect(Some(fast_backoff()));
     let client = AsyncWebSocketClient::connect(&format!("ws://{addr}/r"), None, config)
         .await
         .unwrap();
