@@ -361,6 +361,10 @@ impl UpdateLog {
             records = 1;
         }
 
+        // A leftover of an earlier failed squash (its cleanup failed too) would make
+        // `create_new` fail for ever: the lock is held, so it is ours to remove.
+        // Only a file: `remove_file` leaves a directory (or anything else) alone.
+        let _ = fs::remove_file(temp);
         // `create_new` so that nothing already at `temp` is ever clobbered.
         let file = OpenOptions::new()
             .read(true)

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use wiredb::{Channel, CloseKind, CloseReason, Error, Result};
 
 use crate::message::{Incoming, WsError, WsMessage};
-pub use crate::progress::{Tracked, WriteProgress};
+pub use crate::progress::{Progress, Tracked};
 
 /// How long closing may wait for the peer to take the close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,7 +57,15 @@ impl Default for KeepAlive {
 struct Liveness {
     last_heard: Instant,
     ping_sent: Option<Instant>,
+    /// Set when a ping fell due while the writer held the socket: try again then.
+    ping_retry: Option<Instant>,
+    /// Bytes read from the socket at the last keepalive deadline.
+    read_seen: u64,
 }
+
+/// How soon a ping that found the writer busy is tried again: a burst to one peer
+/// takes milliseconds.
+const PING_RETRY: Duration = Duration::from_millis(100);
 
 /// A WebSocket as a [`Channel`] of binary y-protocols frames. Built by
 /// [`AsyncWebSocketServer`](crate::AsyncWebSocketServer) for each accepted socket and by
@@ -73,7 +81,7 @@ where
     keepalive: Option<KeepAlive>,
     /// When the socket last took bytes, if it is [`Tracked`]: then a write fails
     /// only after `keepalive.timeout` *without progress*, else after that long in all.
-    progress: Option<Arc<WriteProgress>>,
+    progress: Option<Arc<Progress>>,
     liveness: StdMutex<Liveness>,
     closed: AtomicBool,
     peer_close: StdMutex<Option<(u16, String)>>,
@@ -109,16 +117,20 @@ where
             liveness: StdMutex::new(Liveness {
                 last_heard: Instant::now(),
                 ping_sent: None,
+                ping_retry: None,
+                read_seen: 0,
             }),
             closed: AtomicBool::new(false),
             peer_close: StdMutex::new(None),
         }
     }
 
-    /// Bounds writes by the time without progress rather than in all: `progress` is
-    /// the one the socket under `S` was [`Tracked`] with. A large frame to a peer on
-    /// a slow link then goes on as long as the peer keeps taking bytes.
-    pub fn with_write_progress(mut self, progress: Arc<WriteProgress>) -> Self {
+    /// Counts bytes on the move as progress: `progress` is the one the socket under
+    /// `S` was [`Tracked`] with. A write is then bounded by the time nothing moves
+    /// rather than in all (a large frame to a peer on a slow link goes on as long as
+    /// bytes flow), and bytes arriving count as a sign of life even before their
+    /// message is whole (a peer sending a large frame is alive).
+    pub fn with_progress(mut self, progress: Arc<Progress>) -> Self {
         self.progress = Some(progress);
         self
     }
@@ -132,31 +144,57 @@ where
         let mut liveness = lock(&self.liveness);
         liveness.last_heard = Instant::now();
         liveness.ping_sent = None;
+        liveness.ping_retry = None;
     }
 
     /// When the keepalive must act next: send a ping, or give up on the peer.
     fn keepalive_deadline(&self, keepalive: KeepAlive) -> Instant {
         let liveness = lock(&self.liveness);
-        let (from, wait) = match liveness.ping_sent {
-            Some(sent) => (sent, keepalive.timeout),
-            None => (liveness.last_heard, keepalive.interval),
-        };
-        later(from, wait)
+        match (liveness.ping_sent, liveness.ping_retry) {
+            (Some(sent), _) => later(sent, keepalive.timeout),
+            (None, Some(retry)) => retry,
+            (None, None) => later(liveness.last_heard, keepalive.interval),
+        }
     }
 
-    /// Called at the keepalive deadline: pings, or fails once a ping went unanswered.
-    async fn keepalive_due(&self, keepalive: KeepAlive) -> Result<()> {
-        if lock(&self.liveness).ping_sent.is_some() {
-            return Err(Error::transport(KeepAliveTimeout(keepalive.timeout)));
+    /// Called at the keepalive deadline: bytes read since the last one are a sign of
+    /// life (a large frame on its way in); else a ping is sent, or the peer given up
+    /// on when one already went unanswered.
+    ///
+    /// Never waits, as it runs in the reader: a reader that stopped to wait for the
+    /// writer could deadlock two healthy ends, each writing to the other and neither
+    /// reading. A ping that finds the writer busy (a burst to this peer) is tried
+    /// again shortly, not skipped: a skipped ping would make a healthy peer that
+    /// sends nothing of its own (a viewer, a Python wiredb client) look dead.
+    fn keepalive_due(&self, keepalive: KeepAlive) -> Result<()> {
+        let read = self.progress.as_ref().map(|p| p.read());
+        let now = Instant::now();
+        {
+            let mut liveness = lock(&self.liveness);
+            if let Some(read) = read
+                && read != liveness.read_seen
+            {
+                liveness.read_seen = read;
+                liveness.last_heard = now;
+                liveness.ping_sent = None;
+                liveness.ping_retry = None;
+                return Ok(());
+            }
+            if liveness.ping_sent.is_some() {
+                return Err(Error::transport(KeepAliveTimeout(keepalive.timeout)));
+            }
         }
-        // Waits for the writer, which the room may hold for a burst to this peer:
-        // skipping the ping instead would make a healthy peer that sends nothing of
-        // its own (a viewer, a Python wiredb client) look dead one timeout later. A
-        // writer stuck for the whole timeout (a peer that does not read) is that
-        // peer's death as well.
-        let ping = std::pin::pin!(self.write_one(M::ping()));
-        bounded(Some(keepalive.timeout), self.progress.as_deref(), ping).await?;
-        lock(&self.liveness).ping_sent = Some(Instant::now());
+        let Ok(mut writer) = self.writer.try_lock() else {
+            lock(&self.liveness).ping_retry = Some(now + PING_RETRY);
+            return Ok(());
+        };
+        // Queued and flushed if the socket takes it at once. Otherwise it waits in
+        // the socket's buffer for the next write, and the peer, which is then not
+        // reading, does not answer in time: given up on, as it should be.
+        let _ = futures_util::FutureExt::now_or_never(writer.send(M::ping()));
+        let mut liveness = lock(&self.liveness);
+        liveness.ping_sent = Some(now);
+        liveness.ping_retry = None;
         Ok(())
     }
 
@@ -195,9 +233,7 @@ where
             tokio::select! {
                 message = reader.next() => return message.map(|m| m.map_err(E::into_wiredb)),
                 () = tokio::time::sleep_until(deadline) => {
-                    // Boxed: a ping is rare, and its future (a timer and a send)
-                    // would otherwise enlarge every idle connection's task.
-                    if let Err(error) = Box::pin(self.keepalive_due(keepalive)).await {
+                    if let Err(error) = self.keepalive_due(keepalive) {
                         return Some(Err(error));
                     }
                 }
@@ -288,7 +324,7 @@ where
 }
 
 /// Runs `write`, failing with [`KeepAliveTimeout`] once `limit` has passed with no
-/// progress (`None`: no limit). Progress is the socket taking bytes, as `progress`
+/// progress (`None`: no limit). Progress is bytes moving either way, as `progress`
 /// counts them; without a tracker, `limit` bounds the whole write.
 ///
 /// Almost every write completes at its first poll (the socket buffer has room): those
@@ -300,7 +336,7 @@ where
 /// caller's future, not copied into this one's.
 async fn bounded<F>(
     limit: Option<Duration>,
-    progress: Option<&WriteProgress>,
+    progress: Option<&Progress>,
     mut write: std::pin::Pin<&mut F>,
 ) -> Result<()>
 where
@@ -316,22 +352,25 @@ where
 }
 
 /// The slow path of [`bounded`]: waits for `write` one `limit` at a time, and fails
-/// at the end of a window in which the socket took no byte (so after between one and
-/// two `limit`s without progress; without a tracker, after one).
+/// at the end of a window in which no byte moved either way (so after between one
+/// and two `limit`s without progress; without a tracker, after one).
 async fn while_progressing<F>(
     limit: Duration,
-    progress: Option<&WriteProgress>,
+    progress: Option<&Progress>,
     mut write: std::pin::Pin<&mut F>,
 ) -> Result<()>
 where
     F: Future<Output = Result<()>>,
 {
-    let mut seen = progress.map(WriteProgress::bytes);
+    // Bytes read count too: a peer busy sending us a large frame takes nothing
+    // meanwhile, and is alive (each end waiting for the other to read would
+    // otherwise drop a healthy connection).
+    let mut seen = progress.map(Progress::moved);
     loop {
         tokio::select! {
             done = write.as_mut() => return done,
             () = tokio::time::sleep_until(later(Instant::now(), limit)) => {
-                let now = progress.map(WriteProgress::bytes);
+                let now = progress.map(Progress::moved);
                 if now.is_none() || now == seen {
                     return Err(Error::transport(KeepAliveTimeout(limit)));
                 }
@@ -424,11 +463,11 @@ mod tests {
         buffer: usize,
     ) -> (MemoryChannel, WebSocketStream<DuplexStream>) {
         let (ours, theirs) = tokio::io::duplex(buffer);
-        let progress = WriteProgress::new();
+        let progress = Progress::new();
         let ours = Tracked::new(ours, progress.clone());
         let ours = WebSocketStream::from_raw_socket(ours, Role::Server, None).await;
         let theirs = WebSocketStream::from_raw_socket(theirs, Role::Client, None).await;
-        let channel = WebSocketChannel::new("test", ours, keepalive).with_write_progress(progress);
+        let channel = WebSocketChannel::new("test", ours, keepalive).with_progress(progress);
         (channel, theirs)
     }
 
@@ -511,6 +550,36 @@ mod tests {
             .unwrap();
         assert!(started.elapsed() > 10 * SECOND);
         assert!(reading.await.unwrap() >= 64 * 1024 - 1024);
+    }
+
+    /// A large frame arriving slowly (for far longer than the keepalive's interval
+    /// and timeout) from a peer that, busy sending, answers no ping: the bytes moving
+    /// in are its sign of life, and the frame is received whole.
+    #[tokio::test(start_paused = true)]
+    async fn a_large_frame_arriving_slowly_keeps_its_sender_alive() {
+        let keepalive = KeepAlive {
+            interval: SECOND,
+            timeout: SECOND,
+        };
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        let progress = Progress::new();
+        // Our end as the client, so that the peer's frame is unmasked and can be
+        // written by hand: 60 000 bytes in 1 000-byte pieces, one a second.
+        let ours = Tracked::new(ours, progress.clone());
+        let ours = WebSocketStream::from_raw_socket(ours, Role::Client, None).await;
+        let channel = WebSocketChannel::new("test", ours, Some(keepalive)).with_progress(progress);
+        let sending = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            theirs.write_all(&[0x82, 126, 0xea, 0x60]).await.unwrap();
+            for _ in 0..60 {
+                tokio::time::sleep(SECOND).await;
+                theirs.write_all(&[9u8; 1000]).await.unwrap();
+            }
+            theirs
+        });
+        let frame = channel.recv().await.unwrap().unwrap();
+        assert_eq!(frame.len(), 60_000);
+        drop(sending.await.unwrap());
     }
 
     /// Several queued frames go out with one flush, so a burst to a peer is one

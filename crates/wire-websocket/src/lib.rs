@@ -55,7 +55,7 @@ pub use channel::{
 };
 pub use client::{AsyncWebSocketClient, Backoff, ClientConfig};
 pub use error::{Error, Result};
-pub use progress::{Tracked, WriteProgress};
+pub use progress::{Progress, Tracked};
 pub use server::{
     Access, AsyncWebSocketServer, ConnectHook, ConnectRequest, Rejection, ServerBuilder,
     ServerConfig, ServerHandle,

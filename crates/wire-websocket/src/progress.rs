@@ -1,11 +1,13 @@
-//! [`Tracked`]: a socket that notes when the peer last took bytes, so that a write
-//! can be given up on when the peer stops taking data, not merely when it is slow.
+//! [`Tracked`]: a socket that counts the bytes it moves each way, so that a
+//! connection is given up on when nothing moves any more, not merely when it is slow.
 //!
 //! A deadline on a whole write would drop a healthy peer on a slow link in the middle
-//! of a large frame (a 20 MB first sync at 4 Mbit/s takes 40 s); no deadline at all
-//! would leave a sender blocked for ever on a peer that stopped reading. The channel
-//! therefore bounds the time *without progress*: a write fails only after a whole
-//! timeout in which the socket took no byte.
+//! of a large frame (a 20 MB first sync at 4 Mbit/s takes 40 s); a keepalive that
+//! counts only whole messages would drop the sender of such a frame (its pong queues
+//! behind it); no deadline at all would leave a sender blocked for ever on a peer that
+//! stopped reading. The channel therefore bounds the time *without progress*: bytes
+//! going out, or coming in (a peer busy sending a big frame reads nothing meanwhile,
+//! and is alive).
 
 use std::io;
 use std::pin::Pin;
@@ -15,45 +17,60 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// How many bytes a socket has taken, shared by the [`Tracked`] socket (which counts
-/// them) and its channel (which watches the count while a write waits).
+/// How many bytes a socket has moved, shared by the [`Tracked`] socket (which counts
+/// them) and its channel (which watches the counts while a write or the keepalive
+/// waits).
 ///
-/// A count rather than a time: it costs one relaxed atomic add per write, and the
-/// clock is read only on the slow path, by a write that has been waiting.
+/// Counts rather than times: one relaxed atomic add per read or write, and the clock
+/// is read only on the slow paths, by a write that has been waiting or a keepalive
+/// deadline.
 #[derive(Debug, Default)]
-pub struct WriteProgress {
-    bytes: AtomicU64,
+pub struct Progress {
+    written: AtomicU64,
+    read: AtomicU64,
 }
 
-impl WriteProgress {
+impl Progress {
     /// A new tracker, at zero.
     pub fn new() -> Arc<Self> {
         Arc::default()
     }
 
     /// Bytes the socket has taken so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Bytes read from the socket so far.
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// Bytes moved either way: what changes while the connection is alive.
+    pub fn moved(&self) -> u64 {
+        self.written().wrapping_add(self.read())
     }
 }
 
-/// A socket that records each successful write in its [`WriteProgress`]. Reads,
-/// flushes and shutdown pass straight through.
+/// A socket that counts in its [`Progress`] the bytes each read and write moves.
+/// Flushes and shutdown pass straight through.
 #[derive(Debug)]
 pub struct Tracked<T> {
     inner: T,
-    progress: Arc<WriteProgress>,
+    progress: Arc<Progress>,
 }
 
 impl<T> Tracked<T> {
     /// Wraps `inner`; `progress` is what the channel over it reads.
-    pub fn new(inner: T, progress: Arc<WriteProgress>) -> Self {
+    pub fn new(inner: T, progress: Arc<Progress>) -> Self {
         Tracked { inner, progress }
     }
 
     fn note(&self, written: &Poll<io::Result<usize>>) {
         if let Poll::Ready(Ok(n)) = written {
-            self.progress.bytes.fetch_add(*n as u64, Ordering::Relaxed);
+            self.progress
+                .written
+                .fetch_add(*n as u64, Ordering::Relaxed);
         }
     }
 }
@@ -64,7 +81,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
+        if n > 0 {
+            self.progress.read.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        read
     }
 }
 
@@ -108,17 +131,18 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
-    async fn writes_are_counted_and_reads_are_not() {
-        let progress = WriteProgress::new();
+    async fn bytes_are_counted_each_way() {
+        let progress = Progress::new();
         let (ours, mut theirs) = tokio::io::duplex(64);
         let mut tracked = Tracked::new(ours, progress.clone());
         tracked.write_all(b"hello").await.unwrap();
-        assert_eq!(progress.bytes(), 5);
+        assert_eq!((progress.written(), progress.read()), (5, 0));
         let mut buf = [0u8; 5];
         theirs.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"hello");
-        theirs.write_all(b"x").await.unwrap();
-        tracked.read_exact(&mut buf[..1]).await.unwrap();
-        assert_eq!(progress.bytes(), 5);
+        theirs.write_all(b"xy").await.unwrap();
+        tracked.read_exact(&mut buf[..2]).await.unwrap();
+        assert_eq!((progress.written(), progress.read()), (5, 2));
+        assert_eq!(progress.moved(), 7);
     }
 }

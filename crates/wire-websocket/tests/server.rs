@@ -436,10 +436,28 @@ async fn unreachable_server_and_bad_urls_are_clear_errors() {
             .await
             .unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
-    let err = AsyncWebSocketClient::connect("not a url", None, ClientConfig::default())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+    for bad in [
+        "not a url",
+        "http://127.0.0.1:1/x",
+        "wss://127.0.0.1:1/x",
+        "ws://127.0.0.1:99999/x",
+    ] {
+        let err = AsyncWebSocketClient::connect(bad, None, ClientConfig::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidUrl { .. }), "{bad}: {err}");
+    }
+    // IPv6 literals keep working through the hand-made TCP connect.
+    if let Ok(v6) = tokio::net::TcpListener::bind("[::1]:0").await {
+        let port = v6.local_addr().unwrap().port();
+        drop(v6);
+        let server = AsyncWebSocketServer::new(())
+            .start("::1", port)
+            .await
+            .unwrap();
+        client(&format!("ws://[::1]:{port}/six")).await;
+        server.shutdown().await.unwrap();
+    }
 }
 
 #[tokio::test]

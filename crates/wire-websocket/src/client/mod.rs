@@ -22,9 +22,9 @@ use wiredb::{Provider, SharedAwareness, SyncState};
 pub use backoff::Backoff;
 pub use config::ClientConfig;
 
-use crate::channel::ClientChannel;
+use crate::channel::{ClientChannel, PeerClosed};
 use crate::error::{Error, Result};
-use crate::progress::{Tracked, WriteProgress};
+use crate::progress::{Progress, Tracked};
 
 /// Where the client's connection stands; the supervisor publishes it.
 #[derive(Clone)]
@@ -248,7 +248,10 @@ impl AsyncWebSocketClient {
             let _ = supervisor.await;
         }
         match closed {
+            // Closed already, by us or by the server (whatever code it gave): what
+            // close() asked for.
             Ok(()) | Err(wiredb::Error::ChannelClosed) => Ok(()),
+            Err(error) if PeerClosed::of(&error).is_some() => Ok(()),
             Err(error) => Err(error.into()),
         }
     }
@@ -280,13 +283,27 @@ async fn open_socket(url: &str, config: &ClientConfig) -> Result<ClientChannel> 
             url: url.to_owned(),
             reason: error.to_string(),
         })?;
-    if request.uri().scheme_str() == Some("wss") {
-        return Err(Error::InvalidUrl {
-            url: url.to_owned(),
-            reason:
-                "wss:// (TLS) is not supported by this build; put a TLS proxy in front or use ws://"
-                    .into(),
-        });
+    let invalid = |reason: &str| Error::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match request.uri().scheme_str() {
+        Some("ws") => {}
+        Some("wss") => {
+            return Err(invalid(
+                "wss:// (TLS) is not supported by this build; put a TLS proxy in front or use ws://",
+            ));
+        }
+        _ => return Err(invalid("the scheme must be ws://")),
+    }
+    // `http::Uri` takes any digits as a port and then reports none, which would mean
+    // port 80: a typo must be an error instead.
+    let authority = request.uri().authority().map(|a| a.as_str()).unwrap_or_default();
+    if let Some((_, port)) = authority.rsplit_once(':')
+        && !port.contains(']')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(invalid("the port is not a number from 0 to 65535"));
     }
     for (name, value) in &config.headers {
         request.headers_mut().append(name.clone(), value.clone());
@@ -295,7 +312,7 @@ async fn open_socket(url: &str, config: &ClientConfig) -> Result<ClientChannel> 
         .read_buffer_size(config.read_buffer_size)
         .max_message_size(Some(config.max_frame_size))
         .max_frame_size(Some(config.max_frame_size));
-    let progress = WriteProgress::new();
+    let progress = Progress::new();
     // TCP first, by hand, so that the socket under the WebSocket is `Tracked` (the
     // channel bounds writes by the time the server takes no bytes).
     let connecting = async {
@@ -314,7 +331,7 @@ async fn open_socket(url: &str, config: &ClientConfig) -> Result<ClientChannel> 
         })?;
     match connected {
         Ok((stream, _response)) => {
-            Ok(ClientChannel::new(url, stream, config.keepalive).with_write_progress(progress))
+            Ok(ClientChannel::new(url, stream, config.keepalive).with_progress(progress))
         }
         Err(tungstenite::Error::Http(response)) => Err(Error::Rejected {
             url: url.to_owned(),

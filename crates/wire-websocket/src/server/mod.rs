@@ -27,7 +27,7 @@ pub use connect::{Access, ConnectHook, ConnectRequest, Rejection};
 
 use crate::channel::{KeepAlive, ServerChannel};
 use crate::error::{Error, Result};
-use crate::progress::{Tracked, WriteProgress};
+use crate::progress::{Progress, Tracked};
 
 /// Settings of an [`AsyncWebSocketServer`].
 #[derive(Debug, Clone)]
@@ -263,6 +263,9 @@ impl AsyncWebSocketServer {
                     () = shutdown => {}
                     () = stop.cancelled() => {}
                 }
+                // Whichever fired: requests still in a connect hook answer 503 now
+                // (axum's graceful shutdown waits for them), and new ones too.
+                stop.cancel();
             })
             .await;
         let closed = self.shutdown().await;
@@ -459,7 +462,7 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
             .max_frame_size(Some(max_frame));
         // Boxed like the rest below: this future (the whole socket, being built) is
         // needed for a moment, and inline it would stay reserved in the task.
-        let progress = WriteProgress::new();
+        let progress = Progress::new();
         let socket = Box::pin(WebSocketStream::from_raw_socket(
             Tracked::new(TokioIo::new(upgraded), progress.clone()),
             Role::Server,
@@ -469,9 +472,8 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
         // Into an `Arc` at once, and the rest boxed: this task lives as long as the
         // connection, and what its future holds by value (the channel, the futures
         // of the upgrade) would stay reserved in it all that time.
-        let channel = Arc::new(
-            ServerChannel::new(peer, socket, config.keepalive).with_write_progress(progress),
-        );
+        let channel =
+            Arc::new(ServerChannel::new(peer, socket, config.keepalive).with_progress(progress));
         Box::pin(serve_connection(&shared, &room, channel, access)).await;
     });
     switching
