@@ -19,7 +19,9 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
-use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig, ServerHandle};
+use wire_websocket::{
+    AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig, ServerConfig, ServerHandle,
+};
 use yrs::{Any, Doc, GetString, Map, Out, Text, Transact};
 
 /// How long a peer may take to print its next line before the test fails.
@@ -424,10 +426,48 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 
 /// Our WebSocket server, without room hooks, on 127.0.0.1 and a port the OS picks.
 pub async fn start_our_server() -> ServerHandle {
-    AsyncWebSocketServer::new(())
+    start_our_server_with(ServerConfig::default()).await
+}
+
+/// [`start_our_server`] with `config`.
+pub async fn start_our_server_with(config: ServerConfig) -> ServerHandle {
+    AsyncWebSocketServer::builder()
+        .config(config)
+        .build()
         .start("127.0.0.1", 0)
         .await
         .unwrap()
+}
+
+/// Fails the test if `future` does not finish within [`PATIENCE`].
+pub async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(PATIENCE, future)
+        .await
+        .expect("timed out")
+}
+
+/// A raw WebSocket to one of the servers, for tests that send what no client would.
+pub type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Reads `socket` until the server's close frame: its code and reason, or `None` if
+/// the connection ended without one. Fails the test after [`PATIENCE`].
+pub async fn close_frame(socket: &mut RawSocket) -> Option<(u16, String)> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    within(async {
+        while let Some(next) = socket.next().await {
+            match next {
+                Ok(Message::Close(frame)) => {
+                    return frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                }
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
 }
 
 /// Our client in `url` (`ws://HOST:PORT/ROOM`), synced within [`PATIENCE`].

@@ -298,7 +298,11 @@ async fn open_socket(url: &str, config: &ClientConfig) -> Result<ClientChannel> 
     }
     // `http::Uri` takes any digits as a port and then reports none, which would mean
     // port 80: a typo must be an error instead.
-    let authority = request.uri().authority().map(|a| a.as_str()).unwrap_or_default();
+    let authority = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .unwrap_or_default();
     if let Some((_, port)) = authority.rsplit_once(':')
         && !port.contains(']')
         && port.parse::<u16>().is_err()

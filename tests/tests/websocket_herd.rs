@@ -1,14 +1,12 @@
 //! The herd: many real WebSocket clients join one new room at the same moment.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::*;
 use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
 use wiredb::{BoxFuture, Room, RoomHooks};
+use wiredb_tests::{PATIENCE, eventually, push_text, text_of, within};
 
 const CLIENTS: usize = 500;
 

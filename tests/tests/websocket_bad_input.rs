@@ -2,14 +2,14 @@
 //! close code and reason; the room, its document and its other clients go on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use futures_util::SinkExt;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio_tungstenite::tungstenite::Message;
 use wire_websocket::ServerConfig;
+use wiredb_tests::{
+    close_frame, connect_synced as client, eventually, push_text, start_our_server_with, text_of,
+};
 
 const LIMIT: usize = 64 * 1024;
 
@@ -57,7 +57,7 @@ async fn close_code_for(url: &str, message: Message) -> Option<(u16, String)> {
 
 #[tokio::test]
 async fn each_kind_of_bad_input_closes_only_its_socket() {
-    let server = start_with(ServerConfig::default().max_frame_size(LIMIT)).await;
+    let server = start_our_server_with(ServerConfig::default().max_frame_size(LIMIT)).await;
     let url = format!("{}/victim", server.url());
     let alice = client(&url).await;
     let bob = client(&url).await;
