@@ -336,6 +336,21 @@ async fn close_writes_what_write_delay_holds() {
     client.close().await.unwrap();
 }
 
+/// A close() given up on by its caller (a timeout) does not stop the flush, and
+/// the next close() waits for it rather than returning at once.
+#[tokio::test]
+async fn a_cancelled_close_still_flushes_and_the_next_close_waits_for_it() {
+    let (_dir, path) = setup();
+    let config = FileClientConfig::default().write_delay(Duration::from_secs(3600));
+    let client = AsyncFileClient::open(&path, None, config).await.unwrap();
+    push_text(client.doc(), "kept");
+    let gave_up = tokio::time::timeout(Duration::ZERO, client.close()).await;
+    assert!(gave_up.is_err(), "the close was not cancelled: {gave_up:?}");
+    client.close().await.unwrap();
+    assert_eq!(file_text(&path), "kept");
+    client.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_dropped_client_still_writes_its_changes() {
     let (_dir, path) = setup();

@@ -81,8 +81,20 @@ pub struct AsyncFileClient {
     /// sender for updates.
     jobs: mpsc::UnboundedSender<Job>,
     stats: watch::Receiver<FileStats>,
-    /// Taken by the first `close()`.
-    tasks: tokio::sync::Mutex<Option<Tasks>>,
+    /// Where closing stands; see [`Closing`].
+    tasks: tokio::sync::Mutex<Closing>,
+}
+
+/// A client's way to closed. The shutdown runs as a task of its own, so that a
+/// `close()` cancelled half-way (a caller's timeout) does not cancel the flush, and
+/// the next `close()` waits for that same shutdown rather than returning at once.
+enum Closing {
+    /// Not asked to close yet.
+    Open(Tasks),
+    /// Shutting down; the handle gives its outcome.
+    ShuttingDown(JoinHandle<Result<(), Error>>),
+    /// Closed (the outcome went to whoever awaited it).
+    Closed,
 }
 
 /// The background tasks of a client, awaited by `close()`.
@@ -186,7 +198,7 @@ impl AsyncFileClient {
             provider,
             jobs,
             stats,
-            tasks: tokio::sync::Mutex::new(Some(Tasks { peer, writer })),
+            tasks: tokio::sync::Mutex::new(Closing::Open(Tasks { peer, writer })),
         };
 
         if let Err(synced) = client.provider.synced().await {
@@ -312,18 +324,35 @@ impl AsyncFileClient {
     pub async fn close(&self) -> Result<(), Error> {
         // Held until the shutdown is done, so that a second close() racing the
         // first returns only once the file is flushed, not at once.
-        let mut tasks = self.tasks.lock().await;
-        match tasks.take() {
-            Some(tasks) => shut_down(&self.provider, &self.jobs, tasks).await,
-            None => Ok(()),
+        let mut closing = self.tasks.lock().await;
+        if matches!(*closing, Closing::Open(_))
+            && let Closing::Open(tasks) = std::mem::replace(&mut *closing, Closing::Closed)
+        {
+            let (provider, jobs) = (self.provider.clone(), self.jobs.clone());
+            *closing = Closing::ShuttingDown(tokio::spawn(async move {
+                shut_down(&provider, &jobs, tasks).await
+            }));
+        }
+        let Closing::ShuttingDown(shutdown) = &mut *closing else {
+            return Ok(()); // closed before
+        };
+        // A cancelled wait leaves the handle in place for the next close().
+        let outcome = shutdown.await;
+        *closing = Closing::Closed;
+        match outcome {
+            Ok(result) => result,
+            Err(join_error) => Err(Error::Background {
+                task: "shutdown",
+                reason: join_error.to_string(),
+            }),
         }
     }
 }
 
 impl Drop for AsyncFileClient {
     fn drop(&mut self) {
-        let Some(tasks) = self.tasks.get_mut().take() else {
-            return; // closed
+        let Closing::Open(tasks) = std::mem::replace(self.tasks.get_mut(), Closing::Closed) else {
+            return; // closed, or its shutdown task runs on by itself
         };
         // Dropping the provider would cancel it with changes still queued:
         // close it properly instead, in the background.
