@@ -115,6 +115,9 @@ pub struct ParsedLog<'a> {
     /// A zero-length record is never among them: zeros to the end are the
     /// torn tail ([`ParsedLog::torn`]), anything else after one is an error.
     pub records: Vec<&'a [u8]>,
+    /// Where each record (its length prefix) starts in the data, parallel to
+    /// [`ParsedLog::records`]: what names a bad record to a person with `xxd`.
+    pub offsets: Vec<usize>,
     /// End offset of the last whole record (or of the header): everything
     /// from here on is a torn tail.
     pub valid_len: usize,
@@ -201,6 +204,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedLog<'_>, Error> {
             return Ok(ParsedLog {
                 header_len: 0,
                 records: Vec::new(),
+                offsets: Vec::new(),
                 valid_len: 0,
                 torn,
             });
@@ -208,6 +212,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedLog<'_>, Error> {
     };
 
     let mut records = Vec::new();
+    let mut offsets = Vec::new();
     let mut pos = header_len;
     let mut torn = None;
     while pos < bytes.len() {
@@ -251,12 +256,14 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedLog<'_>, Error> {
         }
         let len = declared as usize; // fits: it is at most payload.len()
         records.push(&payload[..len]);
+        offsets.push(pos);
         pos += prefix_len + len;
     }
 
     Ok(ParsedLog {
         header_len,
         records,
+        offsets,
         valid_len: pos,
         torn,
     })
@@ -415,6 +422,17 @@ mod tests {
         assert_eq!(log.valid_len, bytes.len());
         assert_eq!(log.records.len(), 299);
         assert!(log.records.iter().zip(&updates).all(|(a, b)| a == b));
+    }
+
+    #[test]
+    fn offsets_point_at_each_records_length_prefix() {
+        let mut bytes = encode_header();
+        let header = bytes.len();
+        encode_record(b"abc", &mut bytes);
+        encode_record(&[7u8; 300], &mut bytes); // a two-byte length prefix
+        encode_record(b"z", &mut bytes);
+        let log = parse(&bytes).unwrap();
+        assert_eq!(log.offsets, [header, header + 4, header + 4 + 302]);
     }
 
     #[test]

@@ -119,6 +119,23 @@ pub fn squashed_state(
 pub fn document_state(
     records: impl IntoIterator<Item = impl AsRef<[u8]>>,
 ) -> Result<(Vec<u8>, StateVector), Error> {
+    let doc = replay(records)?;
+    let txn = doc.transact();
+    Ok((
+        txn.encode_state_as_update_v1(&StateVector::default()),
+        txn.state_vector(),
+    ))
+}
+
+/// The document the records build, applied in order, one transaction each, as
+/// a file client loads them (guarded against yrs panics like the rest of this
+/// module).
+///
+/// # Errors
+///
+/// As [`squashed_state`]: [`Error::Decode`] or [`Error::InvalidContent`]
+/// naming the first record yrs rejects.
+pub fn replay(records: impl IntoIterator<Item = impl AsRef<[u8]>>) -> Result<Doc, Error> {
     let mut at = 0;
     guarded(&mut at, |at| {
         let doc = Doc::new();
@@ -134,11 +151,7 @@ pub fn document_state(
                     reason: format!("record {index}: {e}"),
                 })?;
         }
-        let txn = doc.transact();
-        Ok((
-            txn.encode_state_as_update_v1(&StateVector::default()),
-            txn.state_vector(),
-        ))
+        Ok(doc)
     })
 }
 
