@@ -63,6 +63,15 @@ struct Liveness {
     read_seen: u64,
 }
 
+impl Liveness {
+    /// The peer has shown it is alive: wait a whole interval before pinging.
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.ping_sent = None;
+        self.ping_retry = None;
+    }
+}
+
 /// How soon a ping that found the writer busy is tried again: a burst to one peer
 /// takes milliseconds.
 const PING_RETRY: Duration = Duration::from_millis(100);
@@ -79,8 +88,8 @@ where
     writer: Mutex<SplitSink<S, M>>,
     reader: Mutex<SplitStream<S>>,
     keepalive: Option<KeepAlive>,
-    /// When the socket last took bytes, if it is [`Tracked`]: then a write fails
-    /// only after `keepalive.timeout` *without progress*, else after that long in all.
+    /// The byte counts of the socket, if it is [`Tracked`]: then a write fails only
+    /// after `keepalive.timeout` in which no byte moved, else after that long in all.
     progress: Option<Arc<Progress>>,
     liveness: StdMutex<Liveness>,
     closed: AtomicBool,
@@ -141,10 +150,7 @@ where
     }
 
     fn heard_from_peer(&self) {
-        let mut liveness = lock(&self.liveness);
-        liveness.last_heard = Instant::now();
-        liveness.ping_sent = None;
-        liveness.ping_retry = None;
+        lock(&self.liveness).heard(Instant::now());
     }
 
     /// When the keepalive must act next: send a ping, or give up on the peer.
@@ -175,9 +181,7 @@ where
                 && read != liveness.read_seen
             {
                 liveness.read_seen = read;
-                liveness.last_heard = now;
-                liveness.ping_sent = None;
-                liveness.ping_retry = None;
+                liveness.heard(now);
                 return Ok(());
             }
             if liveness.ping_sent.is_some() {

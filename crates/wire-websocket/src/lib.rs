@@ -37,7 +37,7 @@
 //! | [`client`] | [`AsyncWebSocketClient`]: connect, reconnect with backoff, awareness |
 //! | [`channel`] | [`WebSocketChannel`]: a socket as a wiredb `Channel`, keepalive |
 //! | [`message`] | what the channel needs from tungstenite's message and error types |
-//! | [`progress`] | [`Tracked`] sockets: when the peer last took bytes, for write bounds |
+//! | [`progress`] | [`Tracked`] sockets: bytes moved each way, for keepalive and write bounds |
 //! | [`upstream`] | [`Upstream`]: room hooks making each room a client of a hub server |
 //! | [`error`] | the crate's [`Error`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
