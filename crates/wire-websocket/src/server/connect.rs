@@ -93,6 +93,12 @@ impl Rejection {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, message)
     }
+
+    /// 503 Service Unavailable: what every upgrade request gets once the server has
+    /// begun to shut down.
+    pub(crate) fn shutting_down() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")
+    }
 }
 
 /// Decides, before the upgrade, whether a connection request is accepted and with

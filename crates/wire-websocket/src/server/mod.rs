@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::serve::ListenerExt;
@@ -380,6 +379,18 @@ impl ServerHandle {
     }
 }
 
+/// The HTTP answer to a refused upgrade request.
+fn reject(rejection: Rejection) -> Response {
+    (rejection.status, rejection.message).into_response()
+}
+
+impl Shared {
+    /// Whether this server (or the rooms' manager it serves) has begun to shut down.
+    fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled() || self.manager.is_shutting_down()
+    }
+}
+
 async fn accept_root(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     accept(shared, String::new(), request).await
 }
@@ -400,8 +411,8 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
     // Taken before the connect hook (which may take its time) so that a shutdown
     // starting meanwhile waits for this request too, and the check below then sees it.
     let connection = shared.connections.token();
-    if shared.shutdown.is_cancelled() || shared.manager.is_shutting_down() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
+    if shared.is_shutting_down() {
+        return reject(Rejection::shutting_down());
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
     let (parts, _body) = request.into_parts();
@@ -420,15 +431,12 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
         // shutdown, which waits for this request's token.
         Some(hook) => match tokio::select! {
             checked = hook.check(&connect) => checked,
-            () = shared.shutdown.cancelled() => Err(Rejection::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server shutting down",
-            )),
+            () = shared.shutdown.cancelled() => Err(Rejection::shutting_down()),
         } {
             Ok(access) => access,
             Err(rejection) => {
                 tracing::info!(room = %connect.room, status = %rejection.status, reason = %rejection.message, "connection refused");
-                return (rejection.status, rejection.message).into_response();
+                return reject(rejection);
             }
         },
     };
@@ -440,8 +448,8 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
     };
     let room = connect.room;
     // The hook may have awaited while the server began shutting down.
-    if shared.shutdown.is_cancelled() || shared.manager.is_shutting_down() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
+    if shared.is_shutting_down() {
+        return reject(Rejection::shutting_down());
     }
     tokio::spawn(async move {
         let _connection = connection;
