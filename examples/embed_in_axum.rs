@@ -1,26 +1,29 @@
 //! Run with: `cargo run -p wiredb-examples --example embed_in_axum`
 //!
-//! The WebSocket server nested in an application's own axum router, behind the
-//! application's auth middleware, next to its other routes:
+//! The WebSocket rooms inside an application's own axum app, two ways:
 //!
-//! - `GET /health` → `ok`
-//! - `ws://HOST/collab/ROOM?token=...` → room `ROOM`, when the token is valid;
-//!   `token=viewer` gives read-only access (a connect hook decides).
+//! - `ws://HOST/collab/ROOM?token=...`: the server's router nested behind the app's
+//!   auth middleware; a connect hook picks the access from the token
+//!   (`token=viewer` is read-only);
+//! - `ws://HOST/docs/{doc_id}/ws`: the app's own route and handler take the room id
+//!   from a path parameter and decide the access themselves ([`RoomUpgrade`]).
 //!
-//! The program starts the app, joins a room as a writer and as a viewer, shows that an
-//! unauthenticated client is refused and that the viewer's edits are not applied, and
-//! stops (a non-zero exit if any of that is not so).
+//! Stopping the app (`with_graceful_shutdown`) closes the rooms first, through the
+//! signal the router came with. The program joins rooms as writer and viewer, shows
+//! that an unauthenticated client is refused and that the viewer's edits are not
+//! applied, and stops (a non-zero exit if any of that is not so).
 
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use wire_websocket::{
     Access, AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig, ConnectRequest, Rejection,
+    RoomUpgrade,
 };
 use yrs::{GetString, Text, Transact};
 
@@ -41,43 +44,62 @@ fn access_by_token(request: &ConnectRequest) -> Result<Access, Rejection> {
     }
 }
 
+/// The app's own route: the room is `docs/{doc_id}`, and everyone who gets here may
+/// only read (the app's auth would decide, from a session or a JWT claim).
+async fn doc_socket(
+    State(rooms): State<AsyncWebSocketServer>,
+    Path(doc_id): Path<String>,
+    upgrade: RoomUpgrade,
+) -> Response {
+    rooms.accept(upgrade, format!("docs/{doc_id}"), Access::ReadOnly)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let collab = AsyncWebSocketServer::builder()
+    let rooms = AsyncWebSocketServer::builder()
         .connect_hook(access_by_token)
         .build();
-    let app = Router::new().route("/health", get(|| async { "ok" })).nest(
-        "/collab",
-        collab.router().layer(middleware::from_fn(require_api_key)),
-    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (collab, shutdown) = rooms.router_with_shutdown(async move {
+        let _ = stopped.await;
+    });
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/docs/{doc_id}/ws", get(doc_socket))
+        .with_state(rooms.clone())
+        .nest(
+            "/collab",
+            collab.layer(middleware::from_fn(require_api_key)),
+        );
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(async move {
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        })
+        .with_graceful_shutdown(shutdown)
         .await
     });
-    println!("app on http://{addr} (websocket rooms under /collab)");
+    println!("app on http://{addr} (websocket rooms under /collab and /docs/ID/ws)");
 
     let with_key = || ClientConfig::default().header("x-api-key", "demo-key");
     let room = format!("ws://{addr}/collab/notes");
 
-    match AsyncWebSocketClient::connect(&room, None, ClientConfig::default()).await {
+    match AsyncWebSocketClient::connect(&room).await {
         Err(refused) => println!("without an API key: {refused}"),
         Ok(_) => return Err("a client without an API key was let in".into()),
     }
 
-    let editor =
-        AsyncWebSocketClient::connect(&format!("{room}?token=editor"), None, with_key()).await?;
-    let viewer =
-        AsyncWebSocketClient::connect(&format!("{room}?token=viewer"), None, with_key()).await?;
+    let editor = AsyncWebSocketClient::builder(&format!("{room}?token=editor"))
+        .config(with_key())
+        .connect()
+        .await?;
+    let viewer = AsyncWebSocketClient::builder(&format!("{room}?token=viewer"))
+        .config(with_key())
+        .connect()
+        .await?;
     editor.synced().await?;
     viewer.synced().await?;
 
@@ -102,25 +124,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let room_doc = collab
-        .manager()
-        .room("notes")
-        .ok_or("room closed")?
-        .doc()
-        .clone();
-    let in_room = room_doc
-        .get_or_insert_text("text")
-        .get_string(&room_doc.transact());
+    let in_room = room_text(&rooms, "notes")?;
     if in_room.contains("viewer") {
         return Err("the read-only viewer's edit was applied".into());
     }
     println!("the room still reads: {in_room}");
 
+    // The app's own route: room `docs/plan`, read-only for everyone.
+    let reader = AsyncWebSocketClient::connect(&format!("ws://{addr}/docs/plan/ws")).await?;
+    reader.synced().await?;
+    println!(
+        "the app's own route serves room {:?}",
+        rooms
+            .manager()
+            .room_ids()
+            .iter()
+            .find(|id| id.starts_with("docs/"))
+    );
+
     editor.close().await?;
     viewer.close().await?;
-    // Rooms first (close frames, hooks flushed), then the HTTP server.
-    collab.shutdown().await?;
+    reader.close().await?;
+    // The app's signal: the rooms close (close frames, hooks flushed), then axum stops.
     let _ = stop.send(());
     serving.await??;
+    println!("stopped with {} rooms open", rooms.manager().room_count());
     Ok(())
+}
+
+/// The text of room `id` as the server holds it.
+fn room_text(rooms: &AsyncWebSocketServer, id: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let doc = rooms.manager().room(id).ok_or("room closed")?.doc().clone();
+    let text = doc.get_or_insert_text("text").get_string(&doc.transact());
+    Ok(text)
 }

@@ -8,7 +8,7 @@
 use std::path::Path;
 use wire_file::AsyncFileServer;
 
-use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig, ServerHandle};
+use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ServerHandle};
 use yrs::{GetString, Text, Transact};
 
 #[tokio::main]
@@ -41,11 +41,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn serve_and_join(
     dir: &Path,
 ) -> Result<(ServerHandle, AsyncWebSocketClient), Box<dyn std::error::Error>> {
-    let server = AsyncWebSocketServer::new(AsyncFileServer::new(dir))
+    let server = AsyncWebSocketServer::with_hooks(AsyncFileServer::new(dir))
         .start("127.0.0.1", 0)
         .await?;
     let url = format!("{}/plans", server.url());
-    let client = AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await?;
+    let client = AsyncWebSocketClient::connect(&url).await?;
     client.synced().await?;
     Ok((server, client))
 }

@@ -5,8 +5,8 @@
 //! appended to `notes_updates.y`; reopening the file gives the document back with no
 //! server at all. (Python wiredb's quick start does the same with `AsyncFileClient`.)
 
-use wire_file::{AsyncFileClient, FileClientConfig};
-use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
+use wire_file::AsyncFileClient;
+use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer};
 use yrs::{Doc, GetString, Text, Transact};
 
 #[tokio::main]
@@ -15,18 +15,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("notes_updates.y");
 
-    let server = AsyncWebSocketServer::new(()).start("127.0.0.1", 0).await?;
+    let server = AsyncWebSocketServer::new().start("127.0.0.1", 0).await?;
     let url = format!("{}/notes", server.url());
 
     // Alice's doc lives in a file and in the room.
     let doc = Doc::new();
-    let file = AsyncFileClient::open(&path, Some(doc.clone()), FileClientConfig::default()).await?;
-    let alice =
-        AsyncWebSocketClient::connect(&url, Some(doc.clone()), ClientConfig::default()).await?;
+    let file = AsyncFileClient::builder(&path)
+        .doc(doc.clone())
+        .open()
+        .await?;
+    let alice = AsyncWebSocketClient::builder(&url)
+        .doc(doc.clone())
+        .connect()
+        .await?;
     alice.synced().await?;
 
     // Bob types; his edit reaches Alice through the server and lands in her file.
-    let bob = AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await?;
+    let bob = AsyncWebSocketClient::connect(&url).await?;
     bob.synced().await?;
     let arrived = alice.next_remote_change();
     let text = bob.doc().get_or_insert_text("text");
@@ -39,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     server.shutdown().await?;
 
     // No server now: the file alone has the document.
-    let reopened = AsyncFileClient::open(&path, None, FileClientConfig::default()).await?;
+    let reopened = AsyncFileClient::open(&path).await?;
     let text = reopened.doc().get_or_insert_text("text");
     println!(
         "{} holds: {}",

@@ -4,18 +4,18 @@
 //! Any y-protocols client (y-websocket in a browser, Python wiredb) could take
 //! either client's place: `ws://127.0.0.1:PORT/my-room`.
 
-use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
+use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer};
 use yrs::{GetString, Text, Transact};
 
 #[tokio::main]
 async fn main() -> Result<(), wire_websocket::Error> {
     // `()`: no room hooks, so rooms live in memory only (see the file example).
-    let server = AsyncWebSocketServer::new(()).start("127.0.0.1", 0).await?;
+    let server = AsyncWebSocketServer::new().start("127.0.0.1", 0).await?;
     let url = format!("{}/my-room", server.url());
     println!("server listening on {url}");
 
-    let alice = AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await?;
-    let bob = AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await?;
+    let alice = AsyncWebSocketClient::connect(&url).await?;
+    let bob = AsyncWebSocketClient::connect(&url).await?;
     alice.synced().await?;
     bob.synced().await?;
 

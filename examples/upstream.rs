@@ -9,13 +9,15 @@ use yrs::{GetString, Text, Transact};
 
 #[tokio::main]
 async fn main() -> Result<(), wire_websocket::Error> {
-    let hub = AsyncWebSocketServer::new(()).start("127.0.0.1", 0).await?;
-    let edge_a = AsyncWebSocketServer::new(Upstream::new(&hub.url(), ClientConfig::default()))
-        .start("127.0.0.1", 0)
-        .await?;
-    let edge_b = AsyncWebSocketServer::new(Upstream::new(&hub.url(), ClientConfig::default()))
-        .start("127.0.0.1", 0)
-        .await?;
+    let hub = AsyncWebSocketServer::new().start("127.0.0.1", 0).await?;
+    let edge_a =
+        AsyncWebSocketServer::with_hooks(Upstream::new(&hub.url(), ClientConfig::default()))
+            .start("127.0.0.1", 0)
+            .await?;
+    let edge_b =
+        AsyncWebSocketServer::with_hooks(Upstream::new(&hub.url(), ClientConfig::default()))
+            .start("127.0.0.1", 0)
+            .await?;
     println!(
         "hub {} / edges {} and {}",
         hub.url(),
@@ -23,18 +25,8 @@ async fn main() -> Result<(), wire_websocket::Error> {
         edge_b.url()
     );
 
-    let on_a = AsyncWebSocketClient::connect(
-        &format!("{}/plan", edge_a.url()),
-        None,
-        ClientConfig::default(),
-    )
-    .await?;
-    let on_b = AsyncWebSocketClient::connect(
-        &format!("{}/plan", edge_b.url()),
-        None,
-        ClientConfig::default(),
-    )
-    .await?;
+    let on_a = AsyncWebSocketClient::connect(&format!("{}/plan", edge_a.url())).await?;
+    let on_b = AsyncWebSocketClient::connect(&format!("{}/plan", edge_b.url())).await?;
     on_a.synced().await?;
     on_b.synced().await?;
 

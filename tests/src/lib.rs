@@ -19,9 +19,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
-use wire_websocket::{
-    AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig, ServerConfig, ServerHandle,
-};
+use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ServerConfig, ServerHandle};
 use yrs::{Any, Doc, GetString, Map, Out, Text, Transact};
 
 /// How long a peer may take to print its next line before the test fails.
@@ -472,9 +470,7 @@ pub async fn close_frame(socket: &mut RawSocket) -> Option<(u16, String)> {
 
 /// Our client in `url` (`ws://HOST:PORT/ROOM`), synced within [`PATIENCE`].
 pub async fn connect_synced(url: &str) -> AsyncWebSocketClient {
-    let client = AsyncWebSocketClient::connect(url, None, ClientConfig::default())
-        .await
-        .unwrap();
+    let client = AsyncWebSocketClient::connect(url).await.unwrap();
     tokio::time::timeout(PATIENCE, client.synced())
         .await
         .unwrap()

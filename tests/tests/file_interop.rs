@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use wire_file::{AsyncFileClient, FileClientConfig, format};
+use wire_file::{AsyncFileClient, FileClientConfig};
 use wiredb::yrs::{Doc, Text, Transact};
 use wiredb_tests::{Peer, map_json, push_text, run_to_end, set_map, text_of};
 
@@ -18,23 +18,25 @@ fn delete_text(doc: &Doc, index: u32, len: u32) {
 
 fn record_count(path: &Path) -> usize {
     let bytes = std::fs::read(path).unwrap();
-    let parsed = format::parse(&bytes).unwrap();
+    let parsed = wire_file::parse_log(&bytes).unwrap();
     assert!(parsed.torn.is_none());
     parsed.records.len()
 }
 
 /// One session of our client on `path`.
 async fn rust_session(path: &Path, config: FileClientConfig, edit: impl FnOnce(&Doc)) {
-    let client = AsyncFileClient::open(path, None, config).await.unwrap();
+    let client = AsyncFileClient::builder(path)
+        .config(config)
+        .open()
+        .await
+        .unwrap();
     edit(client.doc());
     client.close().await.unwrap();
 }
 
 /// What our client reads from `path`: (text, map).
 async fn rust_read(path: &Path) -> (String, Value) {
-    let client = AsyncFileClient::open(path, None, FileClientConfig::default())
-        .await
-        .unwrap();
+    let client = AsyncFileClient::open(path).await.unwrap();
     let read = (text_of(client.doc()), map_json(client.doc()));
     client.close().await.unwrap();
     read
@@ -57,7 +59,7 @@ async fn a_file_we_wrote_in_several_sessions_opens_in_python() {
         set_map(doc, "a", "1");
     })
     .await;
-    rust_session(&path, plain.clone().squash(true), |doc| {
+    rust_session(&path, plain.clone().squash_on_open(true), |doc| {
         push_text(doc, " brave new world");
     })
     .await;

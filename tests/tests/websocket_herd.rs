@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
+use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer};
 use wiredb::{BoxFuture, Room, RoomHooks};
 use wiredb_tests::{PATIENCE, eventually, push_text, text_of, within};
 
@@ -26,7 +26,7 @@ impl RoomHooks for CountOpens {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_clients_join_one_new_room_at_once() {
     let opens = Arc::new(AtomicUsize::new(0));
-    let server = AsyncWebSocketServer::new(CountOpens(opens.clone()))
+    let server = AsyncWebSocketServer::with_hooks(CountOpens(opens.clone()))
         .start("127.0.0.1", 0)
         .await
         .unwrap();
@@ -34,9 +34,7 @@ async fn five_hundred_clients_join_one_new_room_at_once() {
     let joins = (0..CLIENTS).map(|_| {
         let url = url.clone();
         tokio::spawn(async move {
-            let client = AsyncWebSocketClient::connect(&url, None, ClientConfig::default())
-                .await
-                .unwrap();
+            let client = AsyncWebSocketClient::connect(&url).await.unwrap();
             client.synced().await.unwrap();
             client
         })

@@ -173,7 +173,7 @@ fn main() -> BoxResult<()> {
         );
     }
     let started = Instant::now();
-    let squashed = wire_file::merge::squashed_state(&updates)?;
+    let squashed = wire_file::squashed_state(&updates)?;
     println!(
         "\nsquashed_state (replay into a doc) of all {}: {:.2?} ({} bytes)",
         updates.len(),
@@ -207,7 +207,10 @@ async fn file_client(trace: &Trace, updates: &[Vec<u8>]) -> BoxResult<()> {
             .path()
             .join(format!("streamed-{durability:?}_updates.y"));
         let config = FileClientConfig::default().durability(durability);
-        let client = AsyncFileClient::open(&path, None, config).await?;
+        let client = AsyncFileClient::builder(&path)
+            .config(config)
+            .open()
+            .await?;
         let started = Instant::now();
         for update in updates {
             apply(client.doc(), update)?;
@@ -239,7 +242,10 @@ async fn file_client(trace: &Trace, updates: &[Vec<u8>]) -> BoxResult<()> {
     for durability in [Durability::None, Durability::Flush, Durability::Fsync] {
         let path = dir.path().join(format!("acked-{durability:?}_updates.y"));
         let config = FileClientConfig::default().durability(durability);
-        let client = AsyncFileClient::open(&path, None, config).await?;
+        let client = AsyncFileClient::builder(&path)
+            .config(config)
+            .open()
+            .await?;
         let text = client.doc().get_or_insert_text("text");
         let mut stats = client.watch_stats();
         let started = Instant::now();
@@ -282,7 +288,7 @@ async fn timed_open(
     trace: &Trace,
 ) -> BoxResult<(Duration, AsyncFileClient)> {
     let started = Instant::now();
-    let client = AsyncFileClient::open(path, None, FileClientConfig::default()).await?;
+    let client = AsyncFileClient::open(path).await?;
     let elapsed = started.elapsed();
     if text_of(client.doc()) != trace.end {
         return Err(format!("{} does not hold the trace", path.display()).into());

@@ -14,8 +14,5 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|join_error| Error::Background {
-            task,
-            reason: join_error.to_string(),
-        })
+        .map_err(|source| Error::Background { task, source })
 }

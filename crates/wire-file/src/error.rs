@@ -98,12 +98,13 @@ pub enum Error {
     /// A background task of a file client or server ended abnormally (it
     /// panicked, or the runtime shut down under it), so the work it was doing,
     /// named in `task`, may not have happened.
-    #[error("wire-file background task `{task}` failed: {reason}")]
+    #[error("wire-file background task `{task}` failed: {source}")]
     Background {
         /// Which task: `"load"`, `"append"`, `"squash"`, `"writer"`, ...
         task: &'static str,
-        /// The panic message or the runtime's reason.
-        reason: String,
+        /// The panic (with its message) or the runtime's shutdown.
+        #[source]
+        source: tokio::task::JoinError,
     },
 }
 
@@ -117,7 +118,7 @@ impl Error {
     }
 
     /// Attaches `path` to an error produced without one (by
-    /// [`format::parse`](crate::format::parse) from bare bytes, or while
+    /// [`parse_log`](crate::parse_log) from bare bytes, or while
     /// rebuilding a document from records, as in [`crate::merge`]); errors
     /// that name their file already, or have none, are returned as they are.
     pub fn at_path(mut self, at: &Path) -> Self {

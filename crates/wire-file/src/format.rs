@@ -39,7 +39,7 @@ const MAX_VARUINT_LEN: usize = 10;
 /// Returns the header that starts every update log.
 ///
 /// ```
-/// assert_eq!(wire_file::format::encode_header(), b"0.0.1\0");
+/// assert_eq!(wire_file::encode_header(), b"0.0.1\0");
 /// ```
 pub fn encode_header() -> Vec<u8> {
     HEADER.to_vec()
@@ -49,7 +49,7 @@ pub fn encode_header() -> Vec<u8> {
 ///
 /// ```
 /// let mut out = Vec::new();
-/// wire_file::format::encode_record(&[7; 200], &mut out);
+/// wire_file::encode_record(&[7; 200], &mut out);
 /// assert_eq!(&out[..2], &[0xc8, 0x01]); // 200 as a var-uint
 /// assert_eq!(out.len(), 2 + 200);
 /// ```
@@ -129,8 +129,8 @@ impl ParsedLog<'_> {
     /// Whether the data has no header yet (see [`ParsedLog::header_len`]).
     ///
     /// ```
-    /// assert!(wire_file::format::parse(b"").unwrap().is_new());
-    /// assert!(!wire_file::format::parse(b"0.0.1\0").unwrap().is_new());
+    /// assert!(wire_file::parse_log(b"").unwrap().is_new());
+    /// assert!(!wire_file::parse_log(b"0.0.1\0").unwrap().is_new());
     /// ```
     pub fn is_new(&self) -> bool {
         self.header_len == 0
@@ -176,7 +176,7 @@ pub struct TornTail {
 /// The errors carry no path; [`UpdateLog::open`](crate::UpdateLog::open) adds it.
 ///
 /// ```
-/// use wire_file::format::{encode_header, encode_record, parse};
+/// use wire_file::{encode_header, encode_record, parse_log as parse};
 ///
 /// let mut bytes = encode_header();
 /// encode_record(b"first", &mut bytes);

@@ -33,7 +33,7 @@
 //! let path = dir.path().join("doc_updates.y");
 //! let config = FileClientConfig::default().write_delay(Duration::from_millis(50));
 //!
-//! let client = AsyncFileClient::open(&path, None, config.clone()).await?;
+//! let client = AsyncFileClient::builder(&path).config(config.clone()).open().await?;
 //! let (text, map) = (client.doc().get_or_insert_text("text"), client.doc().get_or_insert_map("map"));
 //! text.push(&mut client.doc().transact_mut(), "hello");
 //! map.insert(&mut client.doc().transact_mut(), "k", "v");
@@ -41,7 +41,7 @@
 //! assert_eq!(client.stats().records_appended, 2);
 //!
 //! // The next session replays the file; `squash` rewrites it as one record.
-//! let client = AsyncFileClient::open(&path, None, config.squash(true)).await?;
+//! let client = AsyncFileClient::builder(&path).config(config.squash_on_open(true)).open().await?;
 //! let text = client.doc().get_or_insert_text("text");
 //! assert_eq!(text.get_string(&client.doc().transact()), "hello");
 //! assert_eq!(client.stats().records, 1);
@@ -72,30 +72,42 @@
 //!
 //! # Layout
 //!
+//! Every module is private; its items are re-exported here, one path each.
+//!
 //! | module | layer | job |
 //! |---|---|---|
-//! | [`client`] | async | [`AsyncFileClient`]: a provider over an in-memory channel, the file as its peer, a batching writer |
-//! | [`server`] | async | [`AsyncFileServer`]: room hooks, one client per open room |
-//! | [`naming`] | — | room id → file name that cannot escape the directory |
-//! | [`log`] | storage | [`UpdateLog`]: open (and repair), append with a [`Durability`], atomic squash, advisory lock |
-//! | [`format`](mod@format) | storage | the bytes: header, record encoding, parsing with torn-tail detection |
-//! | [`merge`] | storage | records → one update ([`merge_records`], [`merge::squashed_state`]) |
-//! | [`error`] | — | [`Error`], the crate's single error type |
+//! | `client` | async | [`AsyncFileClient`] (+ [`FileClientBuilder`], [`FileClientConfig`]): a provider over an in-memory channel, the file as its peer, a batching writer |
+//! | `server` | async | [`AsyncFileServer`]: room hooks, one client per open room |
+//! | `naming` | — | room id → file name that cannot escape the directory ([`room_file_name`], [`room_path`]) |
+//! | `log` | storage | [`UpdateLog`]: open (and repair), append with a [`Durability`], atomic squash |
+//! | `durable_fs` | storage | the exclusive lock, directories that survive a power loss ([`create_dir_durably`]), the squash's temp file |
+//! | `format` | storage | the bytes: header, record encoding, [`parse_log`] with torn-tail detection |
+//! | `merge` | storage | records → one update ([`merge_records`], [`squashed_state`], [`replay`]) |
+//! | `error` | — | [`Error`], the crate's single error type |
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod blocking;
-pub mod client;
-pub mod error;
-pub mod format;
-pub mod log;
-pub mod merge;
-pub mod naming;
-pub mod server;
+mod client;
+mod durable_fs;
+mod error;
+mod format;
+mod log;
+mod merge;
+mod naming;
+mod server;
 
-pub use client::{AsyncFileClient, FileClientConfig, FileStats};
+pub use client::{AsyncFileClient, FileClientBuilder, FileClientConfig, FileStats};
+pub use durable_fs::create_dir_durably;
 pub use error::Error;
-pub use format::FORMAT_VERSION;
+pub use format::{
+    FORMAT_VERSION, HEADER, MAX_HEADER_LEN, ParsedLog, TornTail, encode_header, encode_record,
+    parse as parse_log,
+};
 pub use log::{AppendStats, Durability, SquashStats, UpdateLog};
-pub use merge::merge_records;
-pub use server::{AsyncFileServer, FileServerConfig};
+pub use merge::{document_state, merge_records, replay, squashed_state};
+pub use naming::{
+    FILE_SUFFIX, MAX_ENCODED_LEN, file_name as room_file_name,
+    id_from_file_name as room_id_from_file_name, path_for as room_path,
+};
+pub use server::AsyncFileServer;

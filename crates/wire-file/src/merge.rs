@@ -102,7 +102,7 @@ pub fn merge_records(
 /// updates.push(doc.transact().encode_diff_v1(&before));
 ///
 /// let merged = wire_file::merge_records(&updates)?;
-/// let squashed = wire_file::merge::squashed_state(&updates)?;
+/// let squashed = wire_file::squashed_state(&updates)?;
 /// assert!(squashed.len() < merged.len()); // "hello" itself is gone
 /// # Ok::<(), wire_file::Error>(())
 /// ```
@@ -174,11 +174,7 @@ fn decode(index: usize, record: &[u8]) -> Result<Update, Error> {
 fn guarded<T>(at: &mut usize, f: impl FnOnce(&mut usize) -> Result<T, Error>) -> Result<T, Error> {
     let result = catch_unwind(AssertUnwindSafe(|| f(&mut *at)));
     result.unwrap_or_else(|panic| {
-        let detail = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let detail = wiredb::protocol::panic_message(panic.as_ref());
         Err(Error::Decode {
             path: None,
             index: *at,

@@ -47,7 +47,7 @@ pub const MAX_ENCODED_LEN: usize = 150;
 /// [module docs](self)).
 ///
 /// ```
-/// use wire_file::naming::file_name;
+/// use wire_file::room_file_name as file_name;
 ///
 /// assert_eq!(file_name("my-room"), "my-room_updates.y");
 /// assert_eq!(file_name("../etc/passwd"), "%2E.%2Fetc%2Fpasswd_updates.y");
@@ -66,7 +66,7 @@ pub fn file_name(id: &str) -> String {
 ///
 /// ```
 /// use std::path::Path;
-/// let path = wire_file::naming::path_for(Path::new("/data"), "a/../../b");
+/// let path = wire_file::room_path(Path::new("/data"), "a/../../b");
 /// assert_eq!(path.parent(), Some(Path::new("/data")));
 /// ```
 pub fn path_for(dir: &Path, id: &str) -> PathBuf {
@@ -77,7 +77,7 @@ pub fn path_for(dir: &Path, id: &str) -> PathBuf {
 /// [`file_name`] produces, or is the name of a cut (hashed) id.
 ///
 /// ```
-/// use wire_file::naming::{file_name, id_from_file_name};
+/// use wire_file::{room_file_name as file_name, room_id_from_file_name as id_from_file_name};
 ///
 /// assert_eq!(id_from_file_name("a%2Fb_updates.y").as_deref(), Some("a/b"));
 /// assert_eq!(id_from_file_name(&file_name("..")).as_deref(), Some(".."));

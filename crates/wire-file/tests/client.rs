@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{file_text, map, map_of, push_text, records, set, text};
-use wire_file::{AsyncFileClient, Durability, Error, FileClientConfig, format};
-use wiredb::channel::memory;
+use wire_file::{AsyncFileClient, Durability, Error, FileClientConfig};
+use wiredb::MemoryChannel;
 use wiredb::yrs::Doc;
 use wiredb::{Provider, ProviderConfig, Room, RoomConfig};
 
@@ -22,14 +22,16 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 }
 
 async fn open(path: &Path) -> AsyncFileClient {
-    AsyncFileClient::open(path, None, FileClientConfig::default())
-        .await
-        .unwrap()
+    AsyncFileClient::open(path).await.unwrap()
 }
 
 /// One session: open, apply `edit` to the doc, close.
 async fn session(path: &Path, config: FileClientConfig, edit: impl FnOnce(&Doc)) {
-    let client = AsyncFileClient::open(path, None, config).await.unwrap();
+    let client = AsyncFileClient::builder(path)
+        .config(config)
+        .open()
+        .await
+        .unwrap();
     edit(client.doc());
     client.close().await.unwrap();
 }
@@ -85,13 +87,17 @@ async fn what_was_loaded_is_not_written_again() {
     // holds the file's content.
     let doc = Doc::new();
     set(&doc, "x", "1");
-    let first = AsyncFileClient::open(&path, Some(doc.clone()), FileClientConfig::default())
+    let first = AsyncFileClient::builder(&path)
+        .doc(doc.clone())
+        .open()
         .await
         .unwrap();
     first.close().await.unwrap();
     assert_eq!(first.stats().records_appended, 1, "its own content, once");
     let bytes_with_x = std::fs::read(&path).unwrap();
-    let again = AsyncFileClient::open(&path, Some(doc.clone()), FileClientConfig::default())
+    let again = AsyncFileClient::builder(&path)
+        .doc(doc.clone())
+        .open()
         .await
         .unwrap();
     again.close().await.unwrap();
@@ -100,7 +106,9 @@ async fn what_was_loaded_is_not_written_again() {
     assert!(bytes_with_x.starts_with(&bytes));
 
     // Loaded later, through pull().
-    let client = AsyncFileClient::open(&path, None, FileClientConfig::default().auto_pull(false))
+    let client = AsyncFileClient::builder(&path)
+        .config(FileClientConfig::default().provider(ProviderConfig::default().auto_pull(false)))
+        .open()
         .await
         .unwrap();
     assert_eq!(client.pull().unwrap(), 1);
@@ -116,7 +124,9 @@ async fn what_the_doc_held_before_is_persisted_once() {
     let doc = Doc::new();
     push_text(&doc, "before");
     set(&doc, "k", "v");
-    let client = AsyncFileClient::open(&path, Some(doc), FileClientConfig::default())
+    let client = AsyncFileClient::builder(&path)
+        .doc(doc)
+        .open()
         .await
         .unwrap();
     push_text(client.doc(), " after");
@@ -142,7 +152,7 @@ async fn changes_from_another_provider_on_the_doc_are_persisted() {
     let room = Room::new("r", RoomConfig::default());
     let mut providers = Vec::new();
     for name in ["replica", "remote"] {
-        let (server_end, client_end) = memory::pair("server", name);
+        let (server_end, client_end) = MemoryChannel::pair("server", name);
         let room = room.clone();
         tokio::spawn(async move { room.serve(server_end).await });
         let doc = Doc::new();
@@ -155,13 +165,11 @@ async fn changes_from_another_provider_on_the_doc_are_persisted() {
 
     // The file's content reaches the remote peer through the replica's provider.
     let arrived = remote.next_remote_change();
-    let file = AsyncFileClient::open(
-        &path,
-        Some(replica_doc.clone()),
-        FileClientConfig::default(),
-    )
-    .await
-    .unwrap();
+    let file = AsyncFileClient::builder(&path)
+        .doc(replica_doc.clone())
+        .open()
+        .await
+        .unwrap();
     arrived.await;
     assert_eq!(text(remote_doc), "from the file; ");
 
@@ -182,8 +190,10 @@ async fn changes_from_another_provider_on_the_doc_are_persisted() {
 #[tokio::test]
 async fn with_auto_push_off_changes_wait_for_push() {
     let (_dir, path) = setup();
-    let config = FileClientConfig::default().auto_push(false);
-    let client = AsyncFileClient::open(&path, None, config.clone())
+    let config = FileClientConfig::default().provider(ProviderConfig::default().auto_push(false));
+    let client = AsyncFileClient::builder(&path)
+        .config(config.clone())
+        .open()
         .await
         .unwrap();
     push_text(client.doc(), "one ");
@@ -210,7 +220,11 @@ async fn with_auto_push_off_changes_wait_for_push() {
     assert_eq!(file_text(&path), "one two ");
 
     // set_auto_push(true) sends what comes next.
-    let client = AsyncFileClient::open(&path, None, config).await.unwrap();
+    let client = AsyncFileClient::builder(&path)
+        .config(config)
+        .open()
+        .await
+        .unwrap();
     client.set_auto_push(true);
     push_text(client.doc(), "three");
     client.close().await.unwrap();
@@ -224,7 +238,9 @@ async fn with_auto_pull_off_the_file_waits_for_pull() {
         push_text(doc, "stored")
     })
     .await;
-    let client = AsyncFileClient::open(&path, None, FileClientConfig::default().auto_pull(false))
+    let client = AsyncFileClient::builder(&path)
+        .config(FileClientConfig::default().provider(ProviderConfig::default().auto_pull(false)))
+        .open()
         .await
         .unwrap();
     assert_eq!(text(client.doc()), "");
@@ -241,7 +257,11 @@ async fn changes_within_write_delay_land_in_one_append() {
     let config = FileClientConfig::default()
         .write_delay(100 * MS)
         .max_write_wait(Duration::from_secs(60));
-    let client = AsyncFileClient::open(&path, None, config).await.unwrap();
+    let client = AsyncFileClient::builder(&path)
+        .config(config)
+        .open()
+        .await
+        .unwrap();
     for word in ["a", "b", "c", "d", "e"] {
         push_text(client.doc(), word);
         // Each change re-arms the delay: 60 ms < 100 ms.
@@ -275,7 +295,11 @@ async fn a_busy_doc_is_still_written_within_max_write_wait() {
     let config = FileClientConfig::default()
         .write_delay(100 * MS)
         .max_write_wait(max_wait);
-    let client = AsyncFileClient::open(&path, None, config).await.unwrap();
+    let client = AsyncFileClient::builder(&path)
+        .config(config)
+        .open()
+        .await
+        .unwrap();
     let started = tokio::time::Instant::now();
     // When each append landed, and how many records were written by then.
     let mut stats = client.watch_stats();
@@ -324,7 +348,11 @@ async fn close_writes_what_write_delay_holds() {
     let config = FileClientConfig::default()
         .write_delay(Duration::from_secs(3600))
         .max_write_wait(Duration::from_secs(3600));
-    let client = AsyncFileClient::open(&path, None, config).await.unwrap();
+    let client = AsyncFileClient::builder(&path)
+        .config(config)
+        .open()
+        .await
+        .unwrap();
     push_text(client.doc(), "kept ");
     set(client.doc(), "k", "v");
     push_text(client.doc(), "on close");
@@ -342,7 +370,11 @@ async fn close_writes_what_write_delay_holds() {
 async fn a_cancelled_close_still_flushes_and_the_next_close_waits_for_it() {
     let (_dir, path) = setup();
     let config = FileClientConfig::default().write_delay(Duration::from_secs(3600));
-    let client = AsyncFileClient::open(&path, None, config).await.unwrap();
+    let client = AsyncFileClient::builder(&path)
+        .config(config)
+        .open()
+        .await
+        .unwrap();
     push_text(client.doc(), "kept");
     let gave_up = tokio::time::timeout(Duration::ZERO, client.close()).await;
     assert!(gave_up.is_err(), "the close was not cancelled: {gave_up:?}");
@@ -355,13 +387,17 @@ async fn a_cancelled_close_still_flushes_and_the_next_close_waits_for_it() {
 async fn a_dropped_client_still_writes_its_changes() {
     let (_dir, path) = setup();
     let config = FileClientConfig::default().write_delay(Duration::from_secs(3600));
-    let client = AsyncFileClient::open(&path, None, config).await.unwrap();
+    let client = AsyncFileClient::builder(&path)
+        .config(config)
+        .open()
+        .await
+        .unwrap();
     push_text(client.doc(), "dropped");
     drop(client);
     // The writer finishes in the background and releases the lock.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let reopened = loop {
-        match AsyncFileClient::open(&path, None, FileClientConfig::default()).await {
+        match AsyncFileClient::open(&path).await {
             Ok(client) => break client,
             Err(Error::Locked { .. }) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(5 * MS).await
@@ -377,9 +413,7 @@ async fn a_dropped_client_still_writes_its_changes() {
 async fn a_second_opener_is_told_the_file_is_locked() {
     let (_dir, path) = setup();
     let first = open(&path).await;
-    let err = AsyncFileClient::open(&path, None, FileClientConfig::default())
-        .await
-        .unwrap_err();
+    let err = AsyncFileClient::open(&path).await.unwrap_err();
     assert!(
         matches!(&err, Error::Locked { path: p } if p == &path),
         "{err:?}"
@@ -395,11 +429,14 @@ async fn a_second_opener_is_told_the_file_is_locked() {
 async fn a_foreign_version_is_refused_and_left_untouched() {
     let (_dir, path) = setup();
     let mut bytes = b"0.0.2\0".to_vec();
-    format::encode_record(b"from another version", &mut bytes);
+    wire_file::encode_record(b"from another version", &mut bytes);
     std::fs::write(&path, &bytes).unwrap();
     let doc = Doc::new();
     push_text(&doc, "must not be written");
-    let err = AsyncFileClient::open(&path, Some(doc), FileClientConfig::default().squash(true))
+    let err = AsyncFileClient::builder(&path)
+        .doc(doc)
+        .config(FileClientConfig::default().squash_on_open(true))
+        .open()
         .await
         .unwrap_err();
     let message = err.to_string();
@@ -422,7 +459,7 @@ async fn a_record_yrs_rejects_is_refused_and_left_untouched() {
     })
     .await;
     let mut bytes = std::fs::read(&path).unwrap();
-    format::encode_record(&[0xff, 0xff, 0xff, 0x01], &mut bytes);
+    wire_file::encode_record(&[0xff, 0xff, 0xff, 0x01], &mut bytes);
     let mut torn_too = bytes.clone();
     // Then a torn tail: the file must not be repaired before it is refused.
     torn_too.extend_from_slice(&[40, 1, 2, 3]);
@@ -430,9 +467,11 @@ async fn a_record_yrs_rejects_is_refused_and_left_untouched() {
         std::fs::write(&path, &content).unwrap();
         for config in [
             FileClientConfig::default(),
-            FileClientConfig::default().squash(true),
+            FileClientConfig::default().squash_on_open(true),
         ] {
-            let err = AsyncFileClient::open(&path, None, config)
+            let err = AsyncFileClient::builder(&path)
+                .config(config)
+                .open()
                 .await
                 .unwrap_err();
             assert!(
@@ -456,7 +495,7 @@ async fn a_file_cut_anywhere_in_its_last_record_opens_with_the_others() {
         .await;
     }
     let bytes = std::fs::read(&path).unwrap();
-    let parsed = format::parse(&bytes).unwrap();
+    let parsed = wire_file::parse_log(&bytes).unwrap();
     let last = parsed.records.last().unwrap();
     // The last record starts at its length prefix (one byte: it is short).
     assert!(last.len() < 0x80);
@@ -465,9 +504,7 @@ async fn a_file_cut_anywhere_in_its_last_record_opens_with_the_others() {
     for cut in last_start..=bytes.len() {
         let torn = dir.path().join(format!("cut-{cut}_updates.y"));
         std::fs::write(&torn, &bytes[..cut]).unwrap();
-        let client = AsyncFileClient::open(&torn, None, FileClientConfig::default())
-            .await
-            .unwrap();
+        let client = AsyncFileClient::open(&torn).await.unwrap();
         let expected = if cut == bytes.len() {
             "one two three four"
         } else {
@@ -496,7 +533,9 @@ async fn squash_on_open_on_close_and_on_request() {
     assert_eq!(records(&path).len(), 3);
 
     // On open: one record, same document.
-    let client = AsyncFileClient::open(&path, None, FileClientConfig::default().squash(true))
+    let client = AsyncFileClient::builder(&path)
+        .config(FileClientConfig::default().squash_on_open(true))
+        .open()
         .await
         .unwrap();
     assert_eq!(text(client.doc()), "abc");
@@ -531,13 +570,11 @@ async fn squash_on_open_on_close_and_on_request() {
     ));
 
     // On close, with deletions: they survive, and the deleted text is gone.
-    let client = AsyncFileClient::open(
-        &path,
-        None,
-        FileClientConfig::default().squash_on_close(true),
-    )
-    .await
-    .unwrap();
+    let client = AsyncFileClient::builder(&path)
+        .config(FileClientConfig::default().squash_on_close(true))
+        .open()
+        .await
+        .unwrap();
     {
         use wiredb::yrs::{Text, Transact};
         let text = client.doc().get_or_insert_text("text");
@@ -554,7 +591,11 @@ async fn durability_settings_all_persist() {
     for durability in [Durability::None, Durability::Flush, Durability::Fsync] {
         let (_dir, path) = setup();
         let config = FileClientConfig::default().durability(durability);
-        let client = AsyncFileClient::open(&path, None, config).await.unwrap();
+        let client = AsyncFileClient::builder(&path)
+            .config(config)
+            .open()
+            .await
+            .unwrap();
         for word in ["x", "y", "z"] {
             let appends = client.stats().appends;
             push_text(client.doc(), word);
@@ -585,9 +626,7 @@ async fn durability_settings_all_persist() {
 async fn a_missing_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nope").join("doc_updates.y");
-    let err = AsyncFileClient::open(&path, None, FileClientConfig::default())
-        .await
-        .unwrap_err();
+    let err = AsyncFileClient::open(&path).await.unwrap_err();
     assert!(
         matches!(&err, Error::Io { path: p, .. } if p == &path),
         "{err:?}"

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wire_file::{AsyncFileClient, FileClientConfig, format, merge_records};
+use wire_file::{AsyncFileClient, merge_records};
 
 /// Set (to the log's path) in the child process.
 const CHILD_PATH: &str = "WIRE_FILE_CRASH_CHILD_PATH";
@@ -85,7 +85,7 @@ fn sigkilled_writers_lose_nothing_they_acknowledged() {
 
         // Valid: a header, whole records that all decode, at most a torn tail.
         let bytes = std::fs::read(&path).unwrap();
-        let parsed = format::parse(&bytes).unwrap();
+        let parsed = wire_file::parse_log(&bytes).unwrap();
         assert!(!parsed.is_new(), "round {round}: no header");
         torn_tails += usize::from(parsed.torn.is_some());
         merge_records(&parsed.records).unwrap();
@@ -105,9 +105,7 @@ fn sigkilled_writers_lose_nothing_they_acknowledged() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let client = AsyncFileClient::open(&path, None, FileClientConfig::default())
-            .await
-            .unwrap();
+        let client = AsyncFileClient::open(&path).await.unwrap();
         let text = common::text(client.doc());
         assert!(
             acked
@@ -117,7 +115,7 @@ fn sigkilled_writers_lose_nothing_they_acknowledged() {
         client.close().await.unwrap();
     });
     assert!(
-        format::parse(&std::fs::read(&path).unwrap())
+        wire_file::parse_log(&std::fs::read(&path).unwrap())
             .unwrap()
             .torn
             .is_none()
@@ -145,9 +143,7 @@ fn child(path: &Path, round: u64) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let client = AsyncFileClient::open(path, None, FileClientConfig::default())
-            .await
-            .unwrap();
+        let client = AsyncFileClient::open(path).await.unwrap();
         let mut stats = client.watch_stats();
         let mut rng = StdRng::seed_from_u64(round);
         let mut stdout = std::io::stdout();

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{file_text, map, map_of, push_text, records, set, text};
-use wire_file::{AsyncFileClient, AsyncFileServer, FileClientConfig, FileServerConfig, naming};
-use wiredb::channel::memory;
+use wire_file::{AsyncFileClient, AsyncFileServer, FileClientConfig};
+use wiredb::MemoryChannel;
 use wiredb::yrs::Doc;
 use wiredb::{ManagerConfig, Provider, ProviderConfig, RoomHooks, RoomManager};
 
@@ -24,7 +24,7 @@ fn server(hooks: &Arc<AsyncFileServer>) -> RoomManager {
 
 /// A client connected to room `id` over an in-memory channel.
 async fn connect(server: &RoomManager, id: &str) -> Provider {
-    let (server_end, client_end) = memory::pair("server", "client");
+    let (server_end, client_end) = MemoryChannel::pair("server", "client");
     let manager = server.clone();
     let id = id.to_owned();
     tokio::spawn(async move { manager.serve(&id, server_end, Default::default()).await });
@@ -98,7 +98,7 @@ async fn edits_survive_closing_and_reopening_the_room() {
 async fn edits_survive_a_server_restart() {
     let dir = tempfile::tempdir().unwrap();
     // A long delay: only the shutdown's flush can have written the edit.
-    let config = FileServerConfig::default()
+    let config = FileClientConfig::default()
         .write_delay(Duration::from_secs(3600))
         .max_write_wait(Duration::from_secs(3600))
         .squash_on_close(true);
@@ -168,7 +168,7 @@ async fn every_room_id_gets_its_own_file_inside_the_directory() {
         })
         .collect();
     inside.sort();
-    let mut expected: Vec<String> = ids.iter().map(|id| naming::file_name(id)).collect();
+    let mut expected: Vec<String> = ids.iter().map(|id| wire_file::room_file_name(id)).collect();
     expected.sort();
     assert_eq!(inside, expected);
     for name in &inside {
@@ -192,9 +192,7 @@ async fn a_room_whose_file_is_locked_fails_to_open_until_it_is_free() {
     let files = Arc::new(AsyncFileServer::new(dir.path()));
     let server = server(&files);
     std::fs::create_dir_all(dir.path()).unwrap();
-    let holder = AsyncFileClient::open(files.path_for("busy"), None, FileClientConfig::default())
-        .await
-        .unwrap();
+    let holder = AsyncFileClient::open(files.path_for("busy")).await.unwrap();
     push_text(holder.doc(), "held elsewhere");
 
     let Err(err) = server.join("busy").await else {

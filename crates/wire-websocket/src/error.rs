@@ -1,6 +1,8 @@
 //! The crate's error type.
 
-use tokio_tungstenite::tungstenite;
+use std::sync::Arc;
+
+use wiredb::BoxError;
 
 /// What can go wrong serving or connecting.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +35,8 @@ pub enum Error {
     Connect {
         /// The URL.
         url: String,
-        /// The cause.
-        source: Box<tungstenite::Error>,
+        /// The cause (an I/O error, the WebSocket handshake's error, a timeout).
+        source: BoxError,
     },
     /// The server answered the upgrade request with an HTTP error (a connect hook
     /// refused the token, say).
@@ -53,6 +55,37 @@ pub enum Error {
     /// A protocol, room or channel error from the core.
     #[error(transparent)]
     Core(#[from] wiredb::Error),
+    /// An earlier failure, shared by everyone who asks for it (why a client gave
+    /// up, to every caller of `synced()`). [`Error::root`] looks through.
+    #[error(transparent)]
+    Shared(Arc<Error>),
+}
+
+impl Error {
+    /// Shares this error: an [`Error::Shared`] that clones cheaply.
+    pub fn shared(self) -> Arc<Error> {
+        match self {
+            Error::Shared(shared) => shared,
+            other => Arc::new(other),
+        }
+    }
+
+    /// The error itself, or for [`Error::Shared`] the one it shares.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Shared(shared) => shared.root(),
+            other => other,
+        }
+    }
+
+    /// The core error inside, looking through [`Error::Shared`] (and the core's own
+    /// [`wiredb::Error::Shared`]).
+    pub fn core(&self) -> Option<&wiredb::Error> {
+        match self.root() {
+            Error::Core(core) => Some(core.root()),
+            _ => None,
+        }
+    }
 }
 
 /// Shorthand for results of this crate.

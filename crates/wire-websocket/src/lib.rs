@@ -6,13 +6,13 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), wire_websocket::Error> {
-//! use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig};
+//! use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer};
 //! use wiredb::yrs::{GetString, Text, Transact};
 //!
-//! let server = AsyncWebSocketServer::new(()).start("127.0.0.1", 0).await?;
+//! let server = AsyncWebSocketServer::new().start("127.0.0.1", 0).await?;
 //! let url = format!("{}/my-room", server.url());
-//! let alice = AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await?;
-//! let bob = AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await?;
+//! let alice = AsyncWebSocketClient::connect(&url).await?;
+//! let bob = AsyncWebSocketClient::connect(&url).await?;
 //! alice.synced().await?;
 //! bob.synced().await?;
 //!
@@ -29,36 +29,56 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Features
+//!
+//! `server` ([`AsyncWebSocketServer`], axum and hyper) and `client`
+//! ([`AsyncWebSocketClient`], [`Upstream`]) are both on by default; a client-only
+//! user turns off the defaults and compiles no axum or hyper.
+//!
 //! # Layout
+//!
+//! Every module is private; its types are re-exported here, one path each.
 //!
 //! | module | job |
 //! |---|---|
-//! | [`server`] | [`AsyncWebSocketServer`]: axum router, upgrade, connect hook, shutdown |
-//! | [`client`] | [`AsyncWebSocketClient`]: connect, reconnect with backoff, awareness |
-//! | [`channel`] | [`WebSocketChannel`]: a socket as a wiredb `Channel`, keepalive |
-//! | [`message`] | what the channel needs from tungstenite's message and error types |
-//! | [`progress`] | [`Tracked`] sockets: bytes moved each way, for keepalive and write bounds |
-//! | [`upstream`] | [`Upstream`]: room hooks making each room a client of a hub server |
-//! | [`error`] | the crate's [`Error`] |
+//! | `server/` | [`AsyncWebSocketServer`]: axum router, [`RoomUpgrade`] extractor, handshake, connect hook, [`GracefulShutdown`] |
+//! | `client/` | [`AsyncWebSocketClient`]: builder, connect, reconnect with [`Backoff`], awareness |
+//! | `upstream` | [`Upstream`]: room hooks making each room a client of a hub server |
+//! | `channel/` | a socket as a wiredb `Channel`: send, receive, close |
+//! | `keepalive/` | [`KeepAlive`] and the keepalive as a sans-IO state machine |
+//! | `write_bound` | writes bounded by time without progress |
+//! | `close` | close codes ([`close_code`]), [`PeerClosed`] |
+//! | `socket` | the socket set-up shared by server and client: limits, byte counts, no Nagle |
+//! | `progress` | sockets that count the bytes they move |
+//! | `message` | what the channel needs from tungstenite's message and error types |
+//! | `error` | the crate's [`Error`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod channel;
-pub mod client;
-pub mod error;
-pub mod message;
-pub mod progress;
-pub mod server;
-pub mod upstream;
+mod channel;
+#[cfg(feature = "client")]
+mod client;
+mod close;
+mod error;
+mod keepalive;
+mod message;
+mod progress;
+#[cfg(feature = "server")]
+mod server;
+mod socket;
+#[cfg(feature = "client")]
+mod upstream;
+mod write_bound;
 
-pub use channel::{
-    ClientChannel, KeepAlive, PeerClosed, ServerChannel, WebSocketChannel, close_code,
-};
-pub use client::{AsyncWebSocketClient, Backoff, ClientConfig};
+#[cfg(feature = "client")]
+pub use client::{AsyncWebSocketClient, Backoff, ClientBuilder, ClientConfig, room_url};
+pub use close::{PeerClosed, close_code};
 pub use error::{Error, Result};
-pub use progress::{Progress, Tracked};
+pub use keepalive::KeepAlive;
+#[cfg(feature = "server")]
 pub use server::{
-    Access, AsyncWebSocketServer, ConnectHook, ConnectRequest, Rejection, ServerBuilder,
-    ServerConfig, ServerHandle,
+    Access, AsyncWebSocketServer, ConnectHook, ConnectRequest, GracefulShutdown, Rejection,
+    RoomUpgrade, ServerBuilder, ServerConfig, ServerHandle,
 };
+#[cfg(feature = "client")]
 pub use upstream::Upstream;
 pub use wiredb;

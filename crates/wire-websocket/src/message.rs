@@ -1,4 +1,4 @@
-//! What [`WebSocketChannel`](crate::WebSocketChannel) needs from a WebSocket library's
+//! What the channel needs from a WebSocket library's
 //! message and error types, implemented for tungstenite's (both ends use it).
 
 use bytes::Bytes;
@@ -8,7 +8,7 @@ use wiredb::Error;
 
 /// A received message, as the channel sees it.
 #[derive(Debug)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     /// A y-protocols frame.
     Binary(Bytes),
     /// A text message: not part of y-protocols.
@@ -20,7 +20,7 @@ pub enum Incoming {
 }
 
 /// A WebSocket library's message type. Implemented for tungstenite's.
-pub trait WsMessage: Send + Sync + Sized + 'static {
+pub(crate) trait WsMessage: Send + Sync + Sized + 'static {
     /// What this message means to the channel.
     fn classify(self) -> Incoming;
     /// A binary message carrying `frame`.
@@ -32,7 +32,7 @@ pub trait WsMessage: Send + Sync + Sized + 'static {
 }
 
 /// A WebSocket library's error type. Implemented for tungstenite's.
-pub trait WsError: std::error::Error + Send + Sync + 'static {
+pub(crate) trait WsError: std::error::Error + Send + Sync + 'static {
     /// The wiredb error this becomes: an over-limit message is
     /// [`Error::FrameTooLarge`], a closed connection [`Error::ChannelClosed`], the rest
     /// a transport error.

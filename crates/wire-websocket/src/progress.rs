@@ -25,29 +25,29 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// is read only on the slow paths, by a write that has been waiting or a keepalive
 /// deadline.
 #[derive(Debug, Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     written: AtomicU64,
     read: AtomicU64,
 }
 
 impl Progress {
     /// A new tracker, at zero.
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::default()
     }
 
     /// Bytes the socket has taken so far.
-    pub fn written(&self) -> u64 {
+    pub(crate) fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
     }
 
     /// Bytes read from the socket so far.
-    pub fn read(&self) -> u64 {
+    pub(crate) fn read(&self) -> u64 {
         self.read.load(Ordering::Relaxed)
     }
 
     /// Bytes moved either way: what changes while the connection is alive.
-    pub fn moved(&self) -> u64 {
+    pub(crate) fn moved(&self) -> u64 {
         self.written().wrapping_add(self.read())
     }
 }
@@ -55,14 +55,14 @@ impl Progress {
 /// A socket that counts in its [`Progress`] the bytes each read and write moves.
 /// Flushes and shutdown pass straight through.
 #[derive(Debug)]
-pub struct Tracked<T> {
+pub(crate) struct Tracked<T> {
     inner: T,
     progress: Arc<Progress>,
 }
 
 impl<T> Tracked<T> {
     /// Wraps `inner`; `progress` is what the channel over it reads.
-    pub fn new(inner: T, progress: Arc<Progress>) -> Self {
+    pub(crate) fn new(inner: T, progress: Arc<Progress>) -> Self {
         Tracked { inner, progress }
     }
 

@@ -1,10 +1,7 @@
 //! [`Upstream`]: room hooks that make every room of a server a client of the same room
 //! on another server, so that clients of several edge servers share one hub.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use wiredb::{BoxFuture, Room, RoomHooks};
+use wiredb::{BoxFuture, Room, RoomClients, RoomHooks};
 
 use crate::client::{AsyncWebSocketClient, ClientConfig};
 
@@ -17,18 +14,18 @@ use crate::client::{AsyncWebSocketClient, ClientConfig};
 /// already gets the hub's content; a hub that is unreachable, or not synced within the
 /// client's `connect_timeout`, fails the open (the joining client is disconnected with
 /// the error). Later drops reconnect with the client's backoff; a 4xx refusal of a
-/// reconnection or a 1009 close ends the upstream link for good. Combine with other hooks (files) through a `Vec<Arc<dyn RoomHooks>>`.
+/// reconnection or a 1009 close ends the upstream link for good. Combine with other hooks as a tuple: `(AsyncFileServer::new(dir), Upstream::new(..))`.
 ///
 /// ```
 /// use wire_websocket::{AsyncWebSocketServer, ClientConfig, Upstream};
 ///
-/// let edge = AsyncWebSocketServer::new(Upstream::new("ws://hub.example:8000", ClientConfig::default()));
+/// let edge = AsyncWebSocketServer::with_hooks(Upstream::new("ws://hub.example:8000", ClientConfig::default()));
 /// # drop(edge);
 /// ```
 pub struct Upstream {
     base_url: String,
     config: ClientConfig,
-    clients: Mutex<HashMap<String, Arc<AsyncWebSocketClient>>>,
+    clients: RoomClients<AsyncWebSocketClient>,
 }
 
 impl Upstream {
@@ -38,7 +35,7 @@ impl Upstream {
         Upstream {
             base_url: base_url.trim_end_matches('/').to_owned(),
             config,
-            clients: Mutex::new(HashMap::new()),
+            clients: RoomClients::new(),
         }
     }
 
@@ -46,22 +43,18 @@ impl Upstream {
     pub fn room_url(&self, id: &str) -> String {
         format!("{}/{id}", self.base_url)
     }
-
-    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AsyncWebSocketClient>>> {
-        self.clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }
 
 impl RoomHooks for Upstream {
     fn on_open<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
         Box::pin(async move {
             let url = self.room_url(room.id());
-            let client =
-                AsyncWebSocketClient::connect(&url, Some(room.doc().clone()), self.config.clone())
-                    .await
-                    .map_err(wiredb::Error::hook)?;
+            let client = AsyncWebSocketClient::builder(&url)
+                .doc(room.doc().clone())
+                .config(self.config.clone())
+                .connect()
+                .await
+                .map_err(wiredb::Error::hook)?;
             // The client retries a hub that accepts and then drops it; the open must
             // not wait for it forever (every joiner of the room waits on the open).
             let limit = self.config.connect_timeout;
@@ -78,16 +71,14 @@ impl RoomHooks for Upstream {
                 return Err(error);
             }
             tracing::info!(room = room.id(), %url, "room connected upstream");
-            self.clients()
-                .insert(room.id().to_owned(), Arc::new(client));
+            self.clients.attach(room, client);
             Ok(())
         })
     }
 
     fn on_close<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
         Box::pin(async move {
-            let client = self.clients().remove(room.id());
-            if let Some(client) = client {
+            if let Some(client) = self.clients.detach(room) {
                 client.close().await.map_err(wiredb::Error::hook)?;
             }
             Ok(())

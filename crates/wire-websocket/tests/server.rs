@@ -19,11 +19,11 @@ use wire_websocket::{
     Error, KeepAlive, Rejection, ServerConfig, Upstream,
 };
 use wiredb::yrs::Doc;
-use wiredb::{BoxFuture, Room, RoomHooks, SyncState};
+use wiredb::{BoxFuture, ProviderConfig, Room, RoomHooks, SyncState};
 
 #[tokio::test]
 async fn two_clients_sync_text_and_map_both_ways() {
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
@@ -54,7 +54,7 @@ async fn two_clients_sync_text_and_map_both_ways() {
 
 #[tokio::test]
 async fn a_late_joiner_gets_the_whole_document() {
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
@@ -70,7 +70,7 @@ async fn a_late_joiner_gets_the_whole_document() {
 
 #[tokio::test]
 async fn room_ids_are_paths_without_query() {
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
@@ -89,7 +89,7 @@ async fn room_ids_are_paths_without_query() {
 
 #[tokio::test]
 async fn awareness_is_shared_and_removed_when_a_client_leaves() {
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
@@ -116,7 +116,7 @@ async fn awareness_is_shared_and_removed_when_a_client_leaves() {
 #[tokio::test]
 async fn awareness_is_echoed_to_its_sender_as_y_websocket_does() {
     // A y-websocket client alone in a room relies on this to not time out.
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
@@ -179,7 +179,7 @@ async fn connect_hook_rejects_with_a_status_and_grants_read_only() {
         .unwrap();
     let base = format!("{}/guarded", server.url());
 
-    let refused = AsyncWebSocketClient::connect(&base, None, ClientConfig::default()).await;
+    let refused = AsyncWebSocketClient::connect(&base).await;
     match refused {
         Err(Error::Rejected { status, body, .. }) => {
             assert_eq!(status, 401);
@@ -189,10 +189,11 @@ async fn connect_hook_rejects_with_a_status_and_grants_read_only() {
     }
 
     let writer = client(&format!("{base}?token=writer")).await;
-    let by_cookie =
-        AsyncWebSocketClient::connect(&base, None, ClientConfig::default().cookie("session", "ok"))
-            .await
-            .unwrap();
+    let by_cookie = AsyncWebSocketClient::builder(&base)
+        .config(ClientConfig::default().cookie("session", "ok"))
+        .connect()
+        .await
+        .unwrap();
     within(by_cookie.synced()).await.unwrap();
     let reader = client(&format!("{base}?token=reader")).await;
 
@@ -226,7 +227,7 @@ async fn connect_hook_rejects_with_a_status_and_grants_read_only() {
 
 #[tokio::test]
 async fn plain_http_gets_upgrade_required_and_the_server_goes_on() {
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
@@ -265,12 +266,11 @@ async fn require_api_key(
 
 #[tokio::test]
 async fn embeds_in_an_axum_app_behind_middleware() {
-    let server = AsyncWebSocketServer::new(());
+    let server = AsyncWebSocketServer::new();
+    let (collab, _shutdown) = server.router_with_shutdown(std::future::pending());
     let app = Router::new().route("/health", get(|| async { "ok" })).nest(
         "/collab",
-        server
-            .router()
-            .layer(axum::middleware::from_fn(require_api_key)),
+        collab.layer(axum::middleware::from_fn(require_api_key)),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -284,15 +284,19 @@ async fn embeds_in_an_axum_app_behind_middleware() {
     });
 
     let url = format!("ws://{addr}/collab/shared/doc");
-    match AsyncWebSocketClient::connect(&url, None, ClientConfig::default()).await {
+    match AsyncWebSocketClient::connect(&url).await {
         Err(Error::Rejected { status: 403, .. }) => {}
         other => panic!("middleware should refuse: {other:?}"),
     }
     let keyed = || ClientConfig::default().header("x-api-key", "k");
-    let a = AsyncWebSocketClient::connect(&url, None, keyed())
+    let a = AsyncWebSocketClient::builder(&url)
+        .config(keyed())
+        .connect()
         .await
         .unwrap();
-    let b = AsyncWebSocketClient::connect(&url, None, keyed())
+    let b = AsyncWebSocketClient::builder(&url)
+        .config(keyed())
+        .connect()
         .await
         .unwrap();
     within(a.synced()).await.unwrap();
@@ -303,6 +307,182 @@ async fn embeds_in_an_axum_app_behind_middleware() {
 
     server.shutdown().await.unwrap();
     serving.abort();
+}
+
+/// Serves `app` on 127.0.0.1:0 until `stop` fires; its address and task.
+async fn serve_app(
+    app: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await
+    });
+    (addr, serving)
+}
+
+/// A raw HTTP/1.1 request to `addr`; the status line and headers of the answer.
+async fn http_get(addr: SocketAddr, path: &str, upgrade: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let upgrade_headers = if upgrade {
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    } else {
+        ""
+    };
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{upgrade_headers}Connection: close\r\n\r\n");
+    let request = if upgrade {
+        request.replace("Connection: close\r\n", "")
+    } else {
+        request
+    };
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let n = within(tcp.read(&mut answer)).await.unwrap();
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn an_empty_room_id_is_refused_and_plain_http_is_told_to_upgrade() {
+    let server = AsyncWebSocketServer::new();
+    let (collab, _shutdown) = server.router_with_shutdown(std::future::pending());
+    let (addr, serving) = serve_app(
+        Router::new().nest("/collab", collab),
+        std::future::pending(),
+    )
+    .await;
+    for path in ["/collab", "/collab/", "/collab?token=x", "/collab/?token=x"] {
+        let answer = http_get(addr, path, true).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(answer.contains("no room id"), "{path}: {answer}");
+    }
+    let answer = http_get(addr, "/collab/notes", false).await;
+    assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("upgrade: websocket"),
+        "{answer}"
+    );
+    // A key that is not 16 bytes of base64 (RFC 6455 §4.2.1).
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(b"GET /collab/notes HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n").await.unwrap();
+    let mut answer = vec![0; 4096];
+    let n = within(tcp.read(&mut answer)).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 400"));
+    assert_eq!(
+        server.manager().room_count(),
+        0,
+        "no room named \"\" or otherwise"
+    );
+    server.shutdown().await.unwrap();
+    serving.abort();
+}
+
+#[tokio::test]
+async fn an_apps_own_handler_picks_the_room_and_the_access() {
+    use axum::extract::{Path, State};
+    use wire_websocket::RoomUpgrade;
+
+    async fn doc_socket(
+        State(rooms): State<AsyncWebSocketServer>,
+        Path(doc_id): Path<String>,
+        upgrade: RoomUpgrade,
+    ) -> axum::response::Response {
+        let access = if doc_id.starts_with("public-") {
+            Access::ReadOnly
+        } else {
+            Access::ReadWrite
+        };
+        rooms.accept(upgrade, format!("docs/{doc_id}"), access)
+    }
+
+    let rooms = AsyncWebSocketServer::new();
+    let app = Router::new()
+        .route("/docs/{doc_id}/ws", get(doc_socket))
+        .with_state(rooms.clone());
+    let (addr, serving) = serve_app(app, std::future::pending()).await;
+    let writer = client(&format!("ws://{addr}/docs/plan/ws")).await;
+    push_text(writer.doc(), "written");
+    let room = rooms
+        .manager()
+        .room("docs/plan")
+        .expect("room named by the handler");
+    eventually("the writer's edit is applied", || {
+        text_of(room.doc()) == "written"
+    })
+    .await;
+
+    let viewer = client(&format!("ws://{addr}/docs/public-x/ws")).await;
+    push_text(viewer.doc(), "dropped");
+    let marker = client(&format!("ws://{addr}/docs/public-x/ws")).await;
+    viewer.set_local_awareness(r#"{"user":"viewer"}"#);
+    eventually("the viewer's awareness arrives after its edit", || {
+        marker
+            .awareness_states()
+            .iter()
+            .any(|(_, s)| s.contains("viewer"))
+    })
+    .await;
+    let public = rooms.manager().room("docs/public-x").expect("public room");
+    assert_eq!(
+        text_of(public.doc()),
+        "",
+        "a read-only peer's edit is dropped"
+    );
+
+    let answer = http_get(addr, "/docs/plan/ws", false).await;
+    assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
+    for c in [writer, viewer, marker] {
+        c.close().await.unwrap();
+    }
+    rooms.shutdown().await.unwrap();
+    serving.abort();
+}
+
+/// Hooks that record what each room's doc held when it closed: what a file would
+/// have flushed.
+struct RecordOnClose(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl RoomHooks for RecordOnClose {
+    fn on_close<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
+        Box::pin(async move {
+            self.0.lock().unwrap().push(text_of(room.doc()));
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn stopping_an_embedding_app_closes_the_rooms_before_serve_returns() {
+    let closed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let server = AsyncWebSocketServer::with_hooks(RecordOnClose(closed.clone()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (collab, shutdown) = server.router_with_shutdown(async move {
+        let _ = stopped.await;
+    });
+    let (addr, serving) = serve_app(Router::new().nest("/collab", collab), shutdown).await;
+    let alice = client(&format!("ws://{addr}/collab/doc")).await;
+    push_text(alice.doc(), "last words");
+    let room = server.manager().room("doc").unwrap();
+    eventually("the edit reaches the room", || {
+        text_of(room.doc()) == "last words"
+    })
+    .await;
+    drop(room);
+
+    stop.send(()).unwrap();
+    within(serving).await.unwrap().unwrap();
+    // axum::serve has returned: the room was closed (its hooks ran) before that.
+    assert_eq!(*closed.lock().unwrap(), vec!["last words".to_owned()]);
+    assert_eq!(server.manager().room_count(), 0);
+    drop(alice);
 }
 
 struct Counts {
@@ -329,7 +509,7 @@ async fn graceful_shutdown_closes_every_socket_with_going_away_and_runs_close_ho
         opened: AtomicUsize::new(0),
         closed: AtomicUsize::new(0),
     });
-    let server = AsyncWebSocketServer::new(CountingHooks(hooks.clone()))
+    let server = AsyncWebSocketServer::with_hooks(CountingHooks(hooks.clone()))
         .start("127.0.0.1", 0)
         .await
         .unwrap();
@@ -357,10 +537,11 @@ async fn graceful_shutdown_closes_every_socket_with_going_away_and_runs_close_ho
 async fn a_peer_that_stops_answering_pings_is_dropped() {
     // Margins wide enough for a loaded 2-core machine: the healthy client answers
     // within milliseconds, and has a full second to do so.
-    let config = ServerConfig::default().keepalive(Some(KeepAlive {
-        interval: Duration::from_millis(200),
-        timeout: Duration::from_secs(1),
-    }));
+    let config = ServerConfig::default().keepalive(Some(
+        KeepAlive::default()
+            .interval(Duration::from_millis(200))
+            .timeout(Duration::from_secs(1)),
+    ));
     let server = start_with(config).await;
     let url = format!("{}/ping", server.url());
     // A healthy client (it reads, so tungstenite answers pings) stays.
@@ -381,10 +562,12 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
 async fn client_reconnects_and_syncs_edits_made_while_offline() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let first = AsyncWebSocketServer::new(()).start_on(listener).unwrap();
+    let first = AsyncWebSocketServer::new().start_on(listener).unwrap();
     let url = format!("ws://{addr}/offline");
     let fast = ClientConfig::default().reconnect(Some(fast_backoff()));
-    let alice = AsyncWebSocketClient::connect(&url, None, fast.clone())
+    let alice = AsyncWebSocketClient::builder(&url)
+        .config(fast.clone())
+        .connect()
         .await
         .unwrap();
     within(alice.synced()).await.unwrap();
@@ -399,7 +582,7 @@ async fn client_reconnects_and_syncs_edits_made_while_offline() {
 
     // A new, empty server on the same port: alice's whole doc must reach it.
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let second = AsyncWebSocketServer::new(()).start_on(listener).unwrap();
+    let second = AsyncWebSocketServer::new().start_on(listener).unwrap();
     within(alice.synced()).await.unwrap();
     let bob = client(&url).await;
     eventually("bob has all of it", || {
@@ -412,12 +595,14 @@ async fn client_reconnects_and_syncs_edits_made_while_offline() {
 
 #[tokio::test]
 async fn without_reconnect_a_drop_ends_the_client() {
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
     let url = format!("{}/once", server.url());
-    let client = AsyncWebSocketClient::connect(&url, None, ClientConfig::default().reconnect(None))
+    let client = AsyncWebSocketClient::builder(&url)
+        .config(ClientConfig::default().reconnect(None))
+        .connect()
         .await
         .unwrap();
     within(client.synced()).await.unwrap();
@@ -431,10 +616,9 @@ async fn unreachable_server_and_bad_urls_are_clear_errors() {
     let free = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = free.local_addr().unwrap();
     drop(free);
-    let err =
-        AsyncWebSocketClient::connect(&format!("ws://{addr}/x"), None, ClientConfig::default())
-            .await
-            .unwrap_err();
+    let err = AsyncWebSocketClient::connect(&format!("ws://{addr}/x"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
     for bad in [
         "not a url",
@@ -442,16 +626,14 @@ async fn unreachable_server_and_bad_urls_are_clear_errors() {
         "wss://127.0.0.1:1/x",
         "ws://127.0.0.1:99999/x",
     ] {
-        let err = AsyncWebSocketClient::connect(bad, None, ClientConfig::default())
-            .await
-            .unwrap_err();
+        let err = AsyncWebSocketClient::connect(bad).await.unwrap_err();
         assert!(matches!(err, Error::InvalidUrl { .. }), "{bad}: {err}");
     }
     // IPv6 literals keep working through the hand-made TCP connect.
     if let Ok(v6) = tokio::net::TcpListener::bind("[::1]:0").await {
         let port = v6.local_addr().unwrap().port();
         drop(v6);
-        let server = AsyncWebSocketServer::new(())
+        let server = AsyncWebSocketServer::new()
             .start("::1", port)
             .await
             .unwrap();
@@ -462,15 +644,16 @@ async fn unreachable_server_and_bad_urls_are_clear_errors() {
 
 #[tokio::test]
 async fn auto_push_off_holds_edits_until_push() {
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
     let url = format!("{}/held", server.url());
-    let writer =
-        AsyncWebSocketClient::connect(&url, None, ClientConfig::default().auto_push(false))
-            .await
-            .unwrap();
+    let writer = AsyncWebSocketClient::builder(&url)
+        .config(ClientConfig::default().provider(ProviderConfig::default().auto_push(false)))
+        .connect()
+        .await
+        .unwrap();
     within(writer.synced()).await.unwrap();
     let reader = client(&url).await;
     push_text(writer.doc(), "held back");
@@ -486,20 +669,15 @@ async fn auto_push_off_holds_edits_until_push() {
 
 #[tokio::test]
 async fn python_style_host_port_id() {
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
     let port = server.local_addr().port();
-    let a = AsyncWebSocketClient::connect_room(
-        "http://127.0.0.1",
-        port,
-        "py",
-        None,
-        ClientConfig::default(),
-    )
-    .await
-    .unwrap();
+    let a = AsyncWebSocketClient::builder_for_room("http://127.0.0.1", port, "py")
+        .connect()
+        .await
+        .unwrap();
     within(a.synced()).await.unwrap();
     assert!(server.server().manager().room("py").is_some());
     server.shutdown().await.unwrap();
@@ -507,7 +685,7 @@ async fn python_style_host_port_id() {
 
 #[tokio::test]
 async fn edge_servers_sharing_an_upstream_hub_converge() {
-    let hub = AsyncWebSocketServer::new(())
+    let hub = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
@@ -515,7 +693,7 @@ async fn edge_servers_sharing_an_upstream_hub_converge() {
     for _ in 0..2 {
         let upstream = Upstream::new(&hub.url(), ClientConfig::default());
         edges.push(
-            AsyncWebSocketServer::new(upstream)
+            AsyncWebSocketServer::with_hooks(upstream)
                 .start("127.0.0.1", 0)
                 .await
                 .unwrap(),
@@ -575,7 +753,7 @@ async fn a_peer_that_stops_reading_is_kicked_and_shutdown_still_completes() {
 
 #[tokio::test]
 async fn close_sends_what_is_pending_first() {
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
@@ -601,7 +779,10 @@ async fn a_document_over_the_servers_frame_limit_ends_the_client() {
     let doc = Doc::new();
     push_text(&doc, &"x".repeat(5000));
     let fast = ClientConfig::default().reconnect(Some(fast_backoff()));
-    let client = AsyncWebSocketClient::connect(&format!("{}/big", server.url()), Some(doc), fast)
+    let client = AsyncWebSocketClient::builder(&format!("{}/big", server.url()))
+        .doc(doc)
+        .config(fast)
+        .connect()
         .await
         .unwrap();
     eventually("the client gives up", || {
@@ -636,7 +817,9 @@ async fn a_refused_reconnection_ends_the_client() {
         .start_on(listener)
         .unwrap();
     let fast = ClientConfig::default().reconnect(Some(fast_backoff()));
-    let client = AsyncWebSocketClient::connect(&format!("ws://{addr}/r"), None, fast)
+    let client = AsyncWebSocketClient::builder(&format!("ws://{addr}/r"))
+        .config(fast)
+        .connect()
         .await
         .unwrap();
     within(client.synced()).await.unwrap();
@@ -726,12 +909,15 @@ async fn the_client_notices_a_server_that_stopped_answering() {
         }
     });
     let config = ClientConfig::default()
-        .keepalive(Some(KeepAlive {
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(200),
-        }))
+        .keepalive(Some(
+            KeepAlive::default()
+                .interval(Duration::from_millis(200))
+                .timeout(Duration::from_millis(200)),
+        ))
         .reconnect(Some(fast_backoff()));
-    let client = AsyncWebSocketClient::connect(&format!("ws://{addr}/r"), None, config)
+    let client = AsyncWebSocketClient::builder(&format!("ws://{addr}/r"))
+        .config(config)
+        .connect()
         .await
         .unwrap();
     within(client.synced()).await.unwrap();
@@ -745,16 +931,17 @@ async fn the_client_notices_a_server_that_stopped_answering() {
 
 #[tokio::test]
 async fn with_auto_pull_off_remote_changes_wait_for_pull() {
-    let server = AsyncWebSocketServer::new(())
+    let server = AsyncWebSocketServer::new()
         .start("127.0.0.1", 0)
         .await
         .unwrap();
     let url = format!("{}/pull", server.url());
     let writer = client(&url).await;
-    let reader =
-        AsyncWebSocketClient::connect(&url, None, ClientConfig::default().auto_pull(false))
-            .await
-            .unwrap();
+    let reader = AsyncWebSocketClient::builder(&url)
+        .config(ClientConfig::default().provider(ProviderConfig::default().auto_pull(false)))
+        .connect()
+        .await
+        .unwrap();
     within(reader.synced()).await.unwrap();
     push_text(writer.doc(), "held");
     let room = server.server().manager().room("pull").unwrap();

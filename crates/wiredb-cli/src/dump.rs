@@ -28,7 +28,10 @@ pub(crate) fn run(args: DumpArgs) -> Result<(), CliError> {
         let config = ClientConfig::default()
             .reconnect(None)
             .connect_timeout(timeout);
-        let client = AsyncWebSocketClient::connect(&args.url, None, config).await?;
+        let client = AsyncWebSocketClient::builder(&args.url)
+            .config(config)
+            .connect()
+            .await?;
         tokio::time::timeout(timeout, client.synced())
             .await
             .map_err(|_| format!("{}: not synced within {timeout:?}", args.url))??;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
-use wire_file::format::ParsedLog;
+use wire_file::ParsedLog;
 use yrs::Doc;
 
 use crate::CliError;
@@ -23,7 +23,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), CliError> {
     let bytes = std::fs::read(&args.file)
         .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
     let parsed =
-        wire_file::format::parse(&bytes).map_err(|e| format!("{}: {e}", args.file.display()))?;
+        wire_file::parse_log(&bytes).map_err(|e| format!("{}: {e}", args.file.display()))?;
     if let Some(torn) = &parsed.torn {
         // Reported, not repaired: inspect never writes. Opening it with a client (or
         // `wiredb squash`) truncates the torn tail.
@@ -71,7 +71,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), CliError> {
 /// malformed input yrs panics on), with a record yrs rejects named by where it sits
 /// in the file: the byte offset a person can look at with `xxd`, not only its index.
 fn replay(parsed: &ParsedLog<'_>) -> Result<Doc, String> {
-    wire_file::merge::replay(&parsed.records).map_err(|error| match error {
+    wire_file::replay(&parsed.records).map_err(|error| match error {
         wire_file::Error::Decode { index, source, .. } => {
             let offset = parsed.offsets.get(index).copied().unwrap_or_default();
             format!("record {index} at byte offset {offset} is not a valid Yjs v1 update: {source}")

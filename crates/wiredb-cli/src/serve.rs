@@ -40,10 +40,10 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     // without a flush and with a signal exit status instead of 0.
     let stop = StopSignals::install()?;
     let server = if args.memory {
-        AsyncWebSocketServer::new(())
+        AsyncWebSocketServer::new()
     } else {
         prepare_dir(&args.dir)?;
-        AsyncWebSocketServer::new(AsyncFileServer::new(&args.dir))
+        AsyncWebSocketServer::with_hooks(AsyncFileServer::new(&args.dir))
     };
     let running = server.start(&args.host, args.port).await?;
     let storage = if args.memory {
@@ -70,7 +70,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
 fn prepare_dir(dir: &Path) -> Result<(), CliError> {
     // Durably (each new directory synced in its parent), or a power loss could take
     // the directory with the logs synced inside it.
-    wire_file::log::create_dir_durably(dir)
+    wire_file::create_dir_durably(dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // `create_new` on a name of our own: a fixed name could be a symlink planted by
     // someone else (we would create or truncate its target) or a file of the user's

@@ -30,7 +30,7 @@ pub(crate) fn run(args: SquashArgs) -> Result<(), CliError> {
     // path is added to them. An empty document becomes no record at all.
     let (mut log, records, merged) =
         UpdateLog::open_checked(&args.file, Durability::Fsync, |records| {
-            wire_file::merge::squashed_state(records).map_err(|e| e.at_path(&args.file))
+            wire_file::squashed_state(records).map_err(|e| e.at_path(&args.file))
         })?;
     let stats = log.squash(&merged)?;
     crate::print(&format!(

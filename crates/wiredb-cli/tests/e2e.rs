@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use wire_websocket::{AsyncWebSocketClient, ClientConfig};
+use wire_websocket::AsyncWebSocketClient;
 use wiredb_tests::{PATIENCE, Peer, eventually, map_json, set_map, text_of};
 use yrs::{Array, Doc, Map, ReadTxn, Text, Transact, XmlElementPrelim, XmlFragment, XmlTextPrelim};
 
@@ -150,9 +150,7 @@ fn inspect_json(file: &Path) -> Value {
 
 /// Our client in `url`, synced.
 async fn our_client(url: &str) -> AsyncWebSocketClient {
-    let client = AsyncWebSocketClient::connect(url, None, ClientConfig::default())
-        .await
-        .unwrap();
+    let client = AsyncWebSocketClient::connect(url).await.unwrap();
     tokio::time::timeout(PATIENCE, client.synced())
         .await
         .expect("our client never synced")
@@ -464,11 +462,11 @@ fn inspect_names_foreign_versions_and_offsets() {
 
 /// A log file holding `doc`'s whole state as one record.
 fn write_log(path: &Path, doc: &Doc) {
-    let mut bytes = wire_file::format::encode_header();
+    let mut bytes = wire_file::encode_header();
     let update = doc
         .transact()
         .encode_state_as_update_v1(&Default::default());
-    wire_file::format::encode_record(&update, &mut bytes);
+    wire_file::encode_record(&update, &mut bytes);
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -627,10 +625,10 @@ fn squash_reports_sizes_and_keeps_the_document() {
 fn squash_of_an_empty_log_writes_no_record() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("empty_updates.y");
-    std::fs::write(&file, wire_file::format::encode_header()).unwrap();
+    std::fs::write(&file, wire_file::encode_header()).unwrap();
     let squashed = wiredb(&["squash", file.to_str().unwrap()]);
     assert!(squashed.status.success());
-    let header = wire_file::format::encode_header().len() as u64;
+    let header = wire_file::encode_header().len() as u64;
     assert_eq!(squash_numbers(&squashed.stdout), (0, header, 0, header));
     assert_eq!(inspect_json(&file)["records"], 0);
 }

@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use wiredb::channel::{Channel, memory};
 use wiredb::protocol::{Connection, encode_update};
+use wiredb::{Channel, MemoryChannel};
 use wiredb::{Room, RoomConfig};
 use yrs::sync::Awareness;
 use yrs::{Doc, Text, Transact};
@@ -46,7 +46,7 @@ fn fanout(c: &mut Criterion) {
                     let mut clients = Vec::new();
                     for _ in 0..peers {
                         let (server_end, client_end) =
-                            memory::pair_with_capacity("server", "client", 1 << 16);
+                            MemoryChannel::pair_with_capacity("server", "client", 1 << 16);
                         let room = room.clone();
                         tokio::spawn(async move { room.serve(server_end).await });
                         clients.push(client_end);

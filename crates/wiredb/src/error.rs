@@ -5,6 +5,9 @@
 //! connection, report a hook failure) without parsing strings.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
+
+use crate::protocol::ProtocolError;
 
 /// A boxed error from outside this crate (a transport, a hook).
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -13,25 +16,10 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A frame could not be decoded as y-protocols messages (bad var-uint, a length
-    /// that runs past the end of the frame, an unknown sync message tag, ...).
-    #[error("malformed frame: {0}")]
-    Decode(#[from] yrs::encoding::read::Error),
-
-    /// The frame decoded, but the document update inside it was rejected by yrs.
-    #[error("invalid document update: {0}")]
-    InvalidUpdate(String),
-
-    /// An awareness update could not be applied or encoded.
-    #[error("awareness error: {0}")]
-    Awareness(#[from] yrs::sync::awareness::Error),
-
-    /// The peer answered with an auth message denying access to the document.
-    #[error("permission denied: {reason}")]
-    PermissionDenied {
-        /// The reason the peer gave.
-        reason: String,
-    },
+    /// The peer's frames broke the y-protocols rules (bytes that do not decode, an
+    /// update yrs rejects) or it denied access ([`ProtocolError::PermissionDenied`]).
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
 
     /// A frame was larger than the configured limit.
     #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
@@ -71,6 +59,11 @@ pub enum Error {
     #[error("room hook failed: {0}")]
     Hook(#[source] BoxError),
 
+    /// An earlier failure, shared by everyone who asks for it (a connection's end
+    /// is reported to every caller of `synced()`, say). [`Error::root`] looks through.
+    #[error(transparent)]
+    Shared(Arc<Error>),
+
     /// Shutting down, the closing hooks of these rooms failed (their files may not
     /// hold their last changes); every other room closed cleanly.
     #[error("{} room(s) did not close cleanly: {}", failures.len(), describe_failures(failures))]
@@ -103,14 +96,35 @@ impl Error {
     /// update, an oversized or non-binary frame), as opposed to a transport failure or
     /// a shutdown. Transports use it to pick a close code.
     pub fn is_peer_fault(&self) -> bool {
-        matches!(
-            self,
-            Error::Decode(_)
-                | Error::InvalidUpdate(_)
-                | Error::Awareness(_)
-                | Error::FrameTooLarge { .. }
-                | Error::UnexpectedFrame(_)
-        )
+        match self.root() {
+            Error::Protocol(ProtocolError::PermissionDenied { .. }) => false,
+            Error::Protocol(_) | Error::FrameTooLarge { .. } | Error::UnexpectedFrame(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The error itself, or for [`Error::Shared`] the one it shares.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Shared(shared) => shared.root(),
+            other => other,
+        }
+    }
+
+    /// The reason, if the peer denied access ([`ProtocolError::PermissionDenied`]).
+    pub fn permission_denied(&self) -> Option<&str> {
+        match self.root() {
+            Error::Protocol(ProtocolError::PermissionDenied { reason }) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Shares this error: an [`Error::Shared`] that clones cheaply.
+    pub fn shared(self) -> Arc<Error> {
+        match self {
+            Error::Shared(shared) => shared,
+            other => Arc::new(other),
+        }
     }
 }
 

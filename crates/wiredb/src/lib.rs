@@ -7,27 +7,31 @@
 //!
 //! # Layout
 //!
+//! Every module is private; its types are re-exported here, one path each.
+//!
 //! | module | layer | job |
 //! |---|---|---|
-//! | [`protocol`] | sans-IO | y-protocols frames and the per-connection state machine |
-//! | [`channel`] | transport | the [`Channel`] trait and the in-memory channel pair |
-//! | [`room`] | server | one doc + awareness + peers, fan-out with bounded queues |
-//! | [`manager`] | server | rooms by id, [`RoomHooks`], grace period, shutdown |
-//! | [`provider`] | client | binds a `Doc` to a channel: push/pull, synced, awareness |
-//! | [`error`] | — | the crate's [`Error`] |
+//! | [`protocol`] (crate `wiredb-protocol`) | sans-IO | y-protocols frames and the per-connection state machine; no tokio |
+//! | `channel` | transport | the [`Channel`] trait and [`MemoryChannel`], the in-memory pair |
+//! | `room` | server | [`Room`]: one doc + awareness + peers, fan-out with bounded queues |
+//! | `manager` | server | [`RoomManager`]: rooms by id, [`RoomHooks`] (tuples compose), grace period, shutdown |
+//! | `room_clients` | server | [`RoomClients`]: one client per open room, for hooks |
+//! | `provider` | client | [`Provider`]: binds a `Doc` to a channel; [`ProviderConfig`] is shared by every client |
+//! | `lock`, `origin` | — | [`lock_unpoisoned`], [`unique_origin`] |
+//! | `error` | — | the crate's [`Error`] |
 //!
 //! # Example
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> wiredb::Result<()> {
-//! use wiredb::{channel::memory, ManagerConfig, Provider, ProviderConfig, RoomManager};
+//! use wiredb::{ManagerConfig, MemoryChannel, Provider, ProviderConfig, RoomManager};
 //! use yrs::{Doc, GetString, Text, Transact};
 //!
 //! let server = RoomManager::new((), ManagerConfig::default());
 //! let mut providers = Vec::new();
 //! for name in ["alice", "bob"] {
-//!     let (server_end, client_end) = memory::pair("server", name);
+//!     let (server_end, client_end) = MemoryChannel::pair("server", name);
 //!     let server = server.clone();
 //!     tokio::spawn(async move { server.serve("doc", server_end, Default::default()).await });
 //!     let doc = Doc::new();
@@ -48,18 +52,22 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod channel;
-pub mod error;
-pub mod manager;
+mod channel;
+mod error;
+mod lock;
+mod manager;
 mod origin;
-pub mod protocol;
-pub mod provider;
-pub mod room;
+mod provider;
+mod room;
+mod room_clients;
 
-pub use channel::{Channel, CloseKind, CloseReason};
+pub use channel::{Channel, CloseKind, CloseReason, MemoryChannel};
 pub use error::{BoxError, Error, Result};
+pub use lock::lock_unpoisoned;
 pub use manager::{BoxFuture, ManagerConfig, RoomHooks, RoomLease, RoomManager};
 pub use origin::unique_origin;
 pub use provider::{Provider, ProviderConfig, SharedAwareness, SyncState};
 pub use room::{PeerOptions, Room, RoomConfig};
+pub use room_clients::RoomClients;
+pub use wiredb_protocol as protocol;
 pub use yrs;

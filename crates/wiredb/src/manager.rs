@@ -72,36 +72,64 @@ impl RoomHooks for () {}
 /// failed open.
 impl RoomHooks for Vec<Arc<dyn RoomHooks>> {
     fn on_open<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            for (opened, hooks) in self.iter().enumerate() {
-                if let Err(error) = hooks.on_open(room).await {
-                    for undo in self[..opened].iter().rev() {
-                        if let Err(undo_error) = undo.on_close(room).await {
-                            tracing::warn!(room = room.id(), error = %undo_error, "closing hook failed while undoing a failed open");
-                        }
-                    }
-                    return Err(error);
-                }
-            }
-            Ok(())
-        })
+        let hooks: Vec<&dyn RoomHooks> = self.iter().map(|h| &**h).collect();
+        Box::pin(open_in_order(hooks, room))
     }
 
     fn on_close<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let mut first_error = None;
-            for hooks in self.iter().rev() {
-                if let Err(error) = hooks.on_close(room).await {
-                    first_error.get_or_insert(error);
+        let hooks: Vec<&dyn RoomHooks> = self.iter().map(|h| &**h).collect();
+        Box::pin(close_in_reverse(hooks, room))
+    }
+}
+
+/// Hooks composed as a tuple, without boxing: `(AsyncFileServer::new(dir),
+/// Upstream::new(hub))` persists every room *and* connects it upstream. Same order
+/// and undo rules as the `Vec` of hooks.
+macro_rules! tuple_hooks {
+    ($($name:ident . $index:tt),+) => {
+        impl<$($name: RoomHooks),+> RoomHooks for ($($name,)+) {
+            fn on_open<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, Result<()>> {
+                Box::pin(open_in_order(vec![$(&self.$index as &dyn RoomHooks),+], room))
+            }
+
+            fn on_close<'a>(&'a self, room: &'a Room) -> BoxFuture<'a, Result<()>> {
+                Box::pin(close_in_reverse(vec![$(&self.$index as &dyn RoomHooks),+], room))
+            }
+        }
+    };
+}
+
+tuple_hooks!(A.0, B.1);
+tuple_hooks!(A.0, B.1, C.2);
+tuple_hooks!(A.0, B.1, C.2, D.3);
+
+async fn open_in_order(hooks: Vec<&dyn RoomHooks>, room: &Room) -> Result<()> {
+    for (opened, each) in hooks.iter().enumerate() {
+        if let Err(error) = each.on_open(room).await {
+            for undo in hooks[..opened].iter().rev() {
+                if let Err(undo_error) = undo.on_close(room).await {
+                    tracing::warn!(room = room.id(), error = %undo_error, "closing hook failed while undoing a failed open");
                 }
             }
-            first_error.map_or(Ok(()), Err)
-        })
+            return Err(error);
+        }
     }
+    Ok(())
+}
+
+async fn close_in_reverse(hooks: Vec<&dyn RoomHooks>, room: &Room) -> Result<()> {
+    let mut first_error = None;
+    for each in hooks.iter().rev() {
+        if let Err(error) = each.on_close(room).await {
+            first_error.get_or_insert(error);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Settings of a [`RoomManager`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ManagerConfig {
     /// Settings of every room.
     pub room: RoomConfig,
@@ -149,7 +177,7 @@ impl ManagerInner {
     fn rooms(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
         // Every critical section below leaves the map consistent at each step, so a
         // poisoned lock is recovered rather than turned into a panic cascade.
-        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock_unpoisoned(&self.rooms)
     }
 }
 
@@ -158,10 +186,10 @@ impl ManagerInner {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use wiredb::{channel::memory, ManagerConfig, Provider, ProviderConfig, RoomManager};
+/// use wiredb::{MemoryChannel, ManagerConfig, Provider, ProviderConfig, RoomManager};
 ///
 /// let manager = RoomManager::new((), ManagerConfig::default());
-/// let (server_end, client_end) = memory::pair("server", "client");
+/// let (server_end, client_end) = MemoryChannel::pair("server", "client");
 /// let serving = tokio::spawn({
 ///     let manager = manager.clone();
 ///     async move { manager.serve("room-1", server_end, Default::default()).await }
@@ -350,13 +378,7 @@ impl RoomManager {
         }
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
-        let mut failures = std::mem::take(
-            &mut *self
-                .inner
-                .close_failures
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
+        let mut failures = std::mem::take(&mut *crate::lock_unpoisoned(&self.inner.close_failures));
         if failures.is_empty() {
             return Ok(());
         }
@@ -436,10 +458,7 @@ async fn finish_close(
         if let Err(error) = inner.hooks.on_close(&room).await {
             tracing::error!(room = id, %error, "closing hook failed");
             if inner.shutdown.is_cancelled() {
-                let mut failures = inner
-                    .close_failures
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                let mut failures = crate::lock_unpoisoned(&inner.close_failures);
                 failures.push((id.to_owned(), error));
             }
         }

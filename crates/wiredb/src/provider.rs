@@ -17,8 +17,9 @@ use yrs::{ClientID, Doc, Origin, Transact};
 
 use crate::channel::{Channel, CloseReason};
 use crate::error::{Error, Result};
+use crate::lock::lock_unpoisoned;
 use crate::origin::unique_origin;
-use crate::protocol::{Connection, Event, encode_awareness, encode_update};
+use crate::protocol::{Connection, Event, ProtocolError, encode_awareness, encode_update};
 
 /// An awareness shared between a provider and the application (and possibly other
 /// providers). Never hold its lock across an `.await`.
@@ -27,8 +28,11 @@ pub type SharedAwareness = Arc<Mutex<Awareness>>;
 /// How long [`Provider::close`] waits for the frames already queued to be sent.
 const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Settings of a [`Provider`].
+/// Settings of a [`Provider`]: the options every client shares. The WebSocket client
+/// and the file client embed this struct (their `provider` field) rather than
+/// re-declaring its fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProviderConfig {
     /// Send local document changes as they happen (default `true`). When `false`,
     /// they are held until [`Provider::push`].
@@ -86,7 +90,7 @@ struct PushState {
 
 impl PushState {
     fn held(&self) -> MutexGuard<'_, Vec<Vec<u8>>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        lock_unpoisoned(&self.held)
     }
 }
 
@@ -107,18 +111,22 @@ struct Shared {
     connection: Mutex<Connection>,
     push: Arc<PushState>,
     state: watch::Sender<SyncState>,
-    /// Why the connection ended, if it failed; kept for `synced()`/`wait()`.
-    failure: Mutex<Option<String>>,
-    denied: Mutex<Option<String>>,
+    /// Why the connection ended, if it failed: kept, whole, for every later
+    /// `synced()`/`wait()`.
+    failure: Mutex<Option<Arc<Error>>>,
 }
 
 impl Shared {
     fn awareness(&self) -> MutexGuard<'_, Awareness> {
-        self.awareness.lock().unwrap_or_else(|p| p.into_inner())
+        lock_unpoisoned(&self.awareness)
     }
 
     fn connection(&self) -> MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+        lock_unpoisoned(&self.connection)
+    }
+
+    fn failure(&self) -> Option<Arc<Error>> {
+        lock_unpoisoned(&self.failure).clone()
     }
 }
 
@@ -127,12 +135,12 @@ impl Shared {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> wiredb::Result<()> {
-/// use wiredb::{channel::memory, Provider, ProviderConfig, Room, RoomConfig};
+/// use wiredb::{MemoryChannel, Provider, ProviderConfig, Room, RoomConfig};
 /// use yrs::{Doc, GetString, Text, Transact};
 ///
 /// let room = Room::new("r", RoomConfig::default());
-/// let (a_server, a_client) = memory::pair("server", "a");
-/// let (b_server, b_client) = memory::pair("server", "b");
+/// let (a_server, a_client) = MemoryChannel::pair("server", "a");
+/// let (b_server, b_client) = MemoryChannel::pair("server", "b");
 /// for end in [a_server, b_server] {
 ///     let room = room.clone();
 ///     tokio::spawn(async move { room.serve(end).await });
@@ -200,7 +208,7 @@ impl Provider {
             });
         {
             let observer = push.clone();
-            let mut awareness = awareness.lock().unwrap_or_else(|p| p.into_inner());
+            let mut awareness = lock_unpoisoned(&awareness);
             awareness.on_update(origin.clone(), move |awareness, event, from| {
                 if from == Some(&observer.origin) {
                     return;
@@ -220,7 +228,6 @@ impl Provider {
             push,
             state: watch::Sender::new(SyncState::Syncing),
             failure: Mutex::new(None),
-            denied: Mutex::new(None),
         });
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(shared.clone(), channel, queue, stop.clone()));
@@ -265,8 +272,8 @@ impl Provider {
     }
 
     /// Waits until the provider has applied the peer's SyncStep2. Fails if the
-    /// connection ends first, with [`Error::PermissionDenied`] if the peer denied
-    /// access.
+    /// connection ends first: with the error that ended it (as [`Error::Shared`];
+    /// [`Error::permission_denied`] tells a refusal), else [`Error::ChannelClosed`].
     pub async fn synced(&self) -> Result<()> {
         let mut state = self.shared.state.subscribe();
         let reached = state
@@ -280,11 +287,9 @@ impl Provider {
     }
 
     fn ended_error(&self) -> Error {
-        let denied = self.shared.denied.lock().ok().and_then(|d| d.clone());
-        match denied {
-            Some(reason) => Error::PermissionDenied { reason },
-            None => Error::ChannelClosed,
-        }
+        self.shared
+            .failure()
+            .map_or(Error::ChannelClosed, Error::Shared)
     }
 
     /// A future that completes at the next change applied to the doc by this
@@ -314,7 +319,7 @@ impl Provider {
         if held.is_empty() {
             return Ok(0);
         }
-        let merged = yrs::merge_updates_v1(&held).map_err(Error::Decode)?;
+        let merged = yrs::merge_updates_v1(&held).map_err(ProtocolError::Decode)?;
         self.shared
             .push
             .outgoing
@@ -326,7 +331,7 @@ impl Provider {
     /// Applies the remote changes held while auto-pull was off. Returns how many.
     pub fn pull(&self) -> Result<usize> {
         let awareness = self.shared.awareness();
-        self.shared.connection().release_held(&awareness)
+        Ok(self.shared.connection().release_held(&awareness)?)
     }
 
     /// Local updates waiting for [`Provider::push`].
@@ -367,13 +372,10 @@ impl Provider {
                 Ok(result) => result,
                 Err(join_error) => Err(Error::transport(join_error)),
             },
-            None => match self.state() {
-                SyncState::Closed => {
-                    let failed = self.shared.failure.lock().ok().and_then(|f| f.clone());
-                    failed.map_or(Ok(()), |_| Err(self.ended_error()))
-                }
-                _ => Ok(()),
-            },
+            None => self
+                .shared
+                .failure()
+                .map_or(Ok(()), |e| Err(Error::Shared(e))),
         }
     }
 }
@@ -402,16 +404,12 @@ async fn run<C: Channel>(
     shared
         .awareness()
         .unobserve_update(shared.push.origin.clone());
-    if let Err(error) = &result {
-        if let (Error::PermissionDenied { reason }, Ok(mut denied)) = (error, shared.denied.lock())
-        {
-            *denied = Some(reason.clone());
-        }
-        if let Ok(mut failure) = shared.failure.lock() {
-            *failure = Some(error.to_string());
-        }
+    let result = result.map_err(|error| {
         tracing::warn!(peer = channel.id(), %error, "provider connection ended");
-    }
+        let error = error.shared();
+        *lock_unpoisoned(&shared.failure) = Some(error.clone());
+        Error::Shared(error)
+    });
     shared.state.send_replace(SyncState::Closed);
     result
 }

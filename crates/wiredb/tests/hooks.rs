@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use wiredb::channel::memory;
+use wiredb::MemoryChannel;
 use wiredb::{
     BoxFuture, Error, ManagerConfig, Provider, ProviderConfig, Room, RoomConfig, RoomHooks,
     RoomManager,
@@ -112,7 +112,7 @@ async fn a_failing_hook_undoes_the_hooks_opened_before_it() {
 #[tokio::test(start_paused = true)]
 async fn a_peer_whose_serving_is_cancelled_leaves_the_room() {
     let room = Room::new("r", RoomConfig::default());
-    let (server_end, _client_end) = memory::pair("server", "client");
+    let (server_end, _client_end) = MemoryChannel::pair("server", "client");
     // A caller's timeout drops the serving future mid-way.
     let served = tokio::time::timeout(Duration::from_millis(50), room.serve(server_end)).await;
     assert!(
@@ -129,7 +129,7 @@ async fn a_peer_whose_serving_is_cancelled_leaves_the_room() {
 #[tokio::test(start_paused = true)]
 async fn closing_a_provider_whose_peer_takes_nothing_still_ends() {
     // Room for one frame, and the other end is never read.
-    let (client_end, _stalled_peer) = memory::pair_with_capacity("client", "peer", 1);
+    let (client_end, _stalled_peer) = MemoryChannel::pair_with_capacity("client", "peer", 1);
     let doc = Doc::new();
     let provider = Provider::spawn(doc.clone(), client_end, ProviderConfig::default());
     let text = doc.get_or_insert_text("text");

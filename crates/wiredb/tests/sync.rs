@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use wiredb::channel::{Channel, CloseKind, memory};
 use wiredb::protocol::{encode_sync_step1, encode_update};
 use wiredb::{
     BoxFuture, Error, ManagerConfig, Provider, ProviderConfig, Room, RoomConfig, RoomHooks,
     RoomManager,
 };
+use wiredb::{Channel, CloseKind, MemoryChannel};
 use yrs::{Doc, Text, Transact};
 
 async fn converge_with(providers: usize, seed: u64) {
@@ -296,13 +296,13 @@ async fn bad_frame_drops_only_its_sender(frame: Bytes, expect_kind: CloseKind) {
     let before = state_vector(room.doc());
 
     let good_doc = Doc::new();
-    let (server_end, client_end) = memory::pair("server", "good");
+    let (server_end, client_end) = MemoryChannel::pair("server", "good");
     let good_room = room.clone();
     tokio::spawn(async move { good_room.serve(server_end).await });
     let good = Provider::spawn(good_doc.clone(), client_end, ProviderConfig::default());
     good.synced().await.unwrap();
 
-    let (server_end, raw) = memory::pair("server", "raw");
+    let (server_end, raw) = MemoryChannel::pair("server", "raw");
     let bad_room = room.clone();
     let serving = tokio::spawn(async move { bad_room.serve(server_end).await });
     raw.send(frame).await.unwrap();
@@ -318,7 +318,7 @@ async fn bad_frame_drops_only_its_sender(frame: Bytes, expect_kind: CloseKind) {
     // The good peer still syncs both ways.
     let arrived = good.next_remote_change();
     let other = Doc::new();
-    let (server_end, client_end) = memory::pair("server", "other");
+    let (server_end, client_end) = MemoryChannel::pair("server", "other");
     let other_room = room.clone();
     tokio::spawn(async move { other_room.serve(server_end).await });
     let other_provider = Provider::spawn(other.clone(), client_end, ProviderConfig::default());
@@ -347,7 +347,7 @@ async fn bad_input_random_bytes() {
         let mut frame = vec![0, rng.below(3) as u8];
         frame.extend((0..len).map(|_| rng.next() as u8));
         let room = Room::new("r", RoomConfig::default());
-        let (server_end, raw) = memory::pair("server", "raw");
+        let (server_end, raw) = MemoryChannel::pair("server", "raw");
         let serving = tokio::spawn({
             let room = room.clone();
             async move { room.serve(server_end).await }
@@ -400,7 +400,7 @@ async fn bad_input_frame_over_the_limit() {
 #[tokio::test]
 async fn unknown_message_types_do_not_disconnect() {
     let room = Room::new("r", RoomConfig::default());
-    let (server_end, raw) = memory::pair("server", "raw");
+    let (server_end, raw) = MemoryChannel::pair("server", "raw");
     let serving = tokio::spawn({
         let room = room.clone();
         async move { room.serve(server_end).await }
@@ -424,7 +424,7 @@ async fn slow_peer_is_disconnected_not_buffered() {
     let room = Room::new("r", RoomConfig::default().peer_queue_capacity(8));
     // A channel with room for one frame that nobody reads: the room's writer blocks,
     // its queue fills, and the peer must be dropped.
-    let (server_end, _stalled) = memory::pair_with_capacity("server", "stalled", 1);
+    let (server_end, _stalled) = MemoryChannel::pair_with_capacity("server", "stalled", 1);
     let serving = tokio::spawn({
         let room = room.clone();
         async move { room.serve(server_end).await }

@@ -2,26 +2,39 @@
 
 use std::time::Duration;
 
+use wiredb::ProviderConfig;
+
 use crate::Durability;
 
-/// Options of an [`AsyncFileClient`](crate::AsyncFileClient). The names follow
-/// Python `wire_file.AsyncFileClient` (`write_delay`, `squash`, `auto_push`,
-/// `auto_pull`); the rest is what Python lacks.
+/// Options of an [`AsyncFileClient`](crate::AsyncFileClient), also those of every
+/// room's client under an [`AsyncFileServer`](crate::AsyncFileServer). The names
+/// follow Python `wire_file.AsyncFileClient` where it has the option (`write_delay`,
+/// `auto_push`, `auto_pull`; its `squash` is [`squash_on_open`](Self::squash_on_open)).
 ///
 /// ```
 /// use std::time::Duration;
 /// use wire_file::{Durability, FileClientConfig};
+/// use wiredb::ProviderConfig;
 ///
 /// let config = FileClientConfig::default()
 ///     .write_delay(Duration::from_millis(200))
 ///     .max_write_wait(Duration::from_secs(2))
-///     .squash(true)
-///     .durability(Durability::Flush);
-/// assert!(config.auto_push && config.auto_pull);
+///     .squash_on_open(true)
+///     .durability(Durability::Flush)
+///     .provider(ProviderConfig::default().auto_pull(false));
+/// assert!(config.provider.auto_push && !config.provider.auto_pull);
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct FileClientConfig {
+    /// The options every client shares, from the core:
+    /// [`auto_push`](ProviderConfig::auto_push) persists the document's changes as
+    /// they happen (else they are held until
+    /// [`AsyncFileClient::push`](crate::AsyncFileClient::push), and what is still
+    /// held at close is not written); [`auto_pull`](ProviderConfig::auto_pull) loads
+    /// the file's content into the document when it opens (else it is held until
+    /// [`AsyncFileClient::pull`](crate::AsyncFileClient::pull)).
+    pub provider: ProviderConfig,
     /// How long to wait for more updates before appending (default zero:
     /// append as soon as possible).
     ///
@@ -42,18 +55,11 @@ pub struct FileClientConfig {
     /// appended, and [`squash_on_close`](FileClientConfig::squash_on_close)
     /// or [`AsyncFileClient::squash`](crate::AsyncFileClient::squash) squash
     /// again.
-    pub squash: bool,
-    /// Squash the file when the client closes (default `false`).
+    pub squash_on_open: bool,
+    /// Squash the file when the client closes (default `false`): for a server's
+    /// rooms, one rewrite per close keeps files small at the cost of a full write
+    /// of the document each time a room empties.
     pub squash_on_close: bool,
-    /// Persist the document's changes as they happen (default `true`). When
-    /// `false`, they are held until
-    /// [`AsyncFileClient::push`](crate::AsyncFileClient::push); what is still
-    /// held at close is not written.
-    pub auto_push: bool,
-    /// Load the file's content into the document when it opens (default
-    /// `true`). When `false`, it is held until
-    /// [`AsyncFileClient::pull`](crate::AsyncFileClient::pull).
-    pub auto_pull: bool,
     /// How hard each append works to survive a crash (default
     /// [`Durability::Fsync`]: on stable storage before it counts as written;
     /// see [`Durability`] for why that is the default). Whatever this says,
@@ -64,18 +70,23 @@ pub struct FileClientConfig {
 impl Default for FileClientConfig {
     fn default() -> Self {
         FileClientConfig {
+            provider: ProviderConfig::default(),
             write_delay: Duration::ZERO,
             max_write_wait: Duration::from_secs(1),
-            squash: false,
+            squash_on_open: false,
             squash_on_close: false,
-            auto_push: true,
-            auto_pull: true,
             durability: Durability::default(),
         }
     }
 }
 
 impl FileClientConfig {
+    /// Sets [`provider`](FileClientConfig::provider): `auto_push`, `auto_pull`.
+    pub fn provider(mut self, provider: ProviderConfig) -> Self {
+        self.provider = provider;
+        self
+    }
+
     /// Sets [`write_delay`](FileClientConfig::write_delay).
     pub fn write_delay(mut self, delay: Duration) -> Self {
         self.write_delay = delay;
@@ -88,27 +99,15 @@ impl FileClientConfig {
         self
     }
 
-    /// Sets [`squash`](FileClientConfig::squash) (squash on open).
-    pub fn squash(mut self, squash: bool) -> Self {
-        self.squash = squash;
+    /// Sets [`squash_on_open`](FileClientConfig::squash_on_open).
+    pub fn squash_on_open(mut self, squash: bool) -> Self {
+        self.squash_on_open = squash;
         self
     }
 
     /// Sets [`squash_on_close`](FileClientConfig::squash_on_close).
     pub fn squash_on_close(mut self, squash: bool) -> Self {
         self.squash_on_close = squash;
-        self
-    }
-
-    /// Sets [`auto_push`](FileClientConfig::auto_push).
-    pub fn auto_push(mut self, auto_push: bool) -> Self {
-        self.auto_push = auto_push;
-        self
-    }
-
-    /// Sets [`auto_pull`](FileClientConfig::auto_pull).
-    pub fn auto_pull(mut self, auto_pull: bool) -> Self {
-        self.auto_pull = auto_pull;
         self
     }
 

@@ -21,6 +21,7 @@
 //! received itself.
 
 mod batch;
+mod builder;
 mod config;
 mod peer;
 mod writer;
@@ -30,10 +31,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use wiredb::channel::memory;
+use wiredb::MemoryChannel;
 use wiredb::yrs::{Doc, StateVector};
-use wiredb::{Provider, ProviderConfig, SyncState};
+use wiredb::{Provider, SyncState};
 
+pub use builder::FileClientBuilder;
 pub use config::FileClientConfig;
 pub use writer::FileStats;
 
@@ -61,12 +63,12 @@ use crate::{Durability, Error, SquashStats, UpdateLog, merge};
 /// let dir = tempfile::tempdir().expect("temp dir");
 /// let path = dir.path().join("notes_updates.y");
 ///
-/// let client = AsyncFileClient::open(&path, None, FileClientConfig::default()).await?;
+/// let client = AsyncFileClient::open(&path).await?;
 /// let text = client.doc().get_or_insert_text("text");
 /// text.push(&mut client.doc().transact_mut(), "hello");
 /// client.close().await?; // appends what is still waiting
 ///
-/// let client = AsyncFileClient::open(&path, None, FileClientConfig::default()).await?;
+/// let client = AsyncFileClient::open(&path).await?;
 /// let text = client.doc().get_or_insert_text("text");
 /// assert_eq!(text.get_string(&client.doc().transact()), "hello");
 /// assert_eq!(client.stats().loaded_records, 1);
@@ -128,8 +130,9 @@ struct Loaded {
 
 impl AsyncFileClient {
     /// Opens (creating it if needed) the update log at `path`, loads it into
-    /// `doc` (a new document if `None`) and starts persisting the document's
-    /// changes. Returns once the file's content is in the document (or held
+    /// a new document and starts persisting the document's changes, with the
+    /// default [`FileClientConfig`] (see [`builder`](AsyncFileClient::builder)
+    /// for a shared document or other options). Returns once the file's content is in the document (or held
     /// for [`pull`](AsyncFileClient::pull) with `auto_pull = false`).
     ///
     /// A torn last record (a crash during an append) is cut off with a
@@ -146,14 +149,43 @@ impl AsyncFileClient {
     /// - [`Error::Decode`] / [`Error::InvalidContent`] if a record is not a
     ///   valid update (the file is left untouched);
     /// - [`Error::Io`] if the file cannot be opened, read, created or synced.
-    pub async fn open(
-        path: impl AsRef<Path>,
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::builder(path).open().await
+    }
+
+    /// A builder for a client with a document of the application's (shared with
+    /// other providers) or options other than the defaults:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), wire_file::Error> {
+    /// use std::time::Duration;
+    /// use wire_file::{AsyncFileClient, FileClientConfig};
+    /// use wiredb::yrs::Doc;
+    ///
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let doc = Doc::new();
+    /// let client = AsyncFileClient::builder(dir.path().join("notes_updates.y"))
+    ///     .doc(doc.clone())
+    ///     .config(FileClientConfig::default().write_delay(Duration::from_millis(100)))
+    ///     .open()
+    ///     .await?;
+    /// client.close().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(path: impl AsRef<Path>) -> FileClientBuilder {
+        FileClientBuilder::new(path.as_ref().to_path_buf())
+    }
+
+    /// Opens `path` for `doc` with `config`: what [`FileClientBuilder::open`] does.
+    async fn start(
+        path: PathBuf,
         doc: Option<Doc>,
         config: FileClientConfig,
     ) -> Result<Self, Error> {
-        let path = path.as_ref().to_path_buf();
         let loaded = {
-            let (path, durability, squash) = (path.clone(), config.durability, config.squash);
+            let (path, durability, squash) =
+                (path.clone(), config.durability, config.squash_on_open);
             blocking("load", move || load(&path, durability, squash)).await??
         };
         let stats = FileStats {
@@ -179,7 +211,8 @@ impl AsyncFileClient {
         );
 
         let shown = path.display();
-        let (doc_end, file_end) = memory::pair(format!("doc:{shown}"), format!("file:{shown}"));
+        let (doc_end, file_end) =
+            MemoryChannel::pair(format!("doc:{shown}"), format!("file:{shown}"));
         let peer = tokio::spawn(peer::run(
             file_end,
             loaded.content,
@@ -189,9 +222,7 @@ impl AsyncFileClient {
         let provider = Arc::new(Provider::spawn(
             doc.unwrap_or_default(),
             doc_end,
-            ProviderConfig::default()
-                .auto_push(config.auto_push)
-                .auto_pull(config.auto_pull),
+            config.provider,
         ));
         let client = AsyncFileClient {
             path,
@@ -341,9 +372,9 @@ impl AsyncFileClient {
         *closing = Closing::Closed;
         match outcome {
             Ok(result) => result,
-            Err(join_error) => Err(Error::Background {
+            Err(source) => Err(Error::Background {
                 task: "shutdown",
-                reason: join_error.to_string(),
+                source,
             }),
         }
     }
@@ -392,26 +423,27 @@ async fn shut_down(
     // The writer's result first: that is where data is at stake.
     match (written, writer) {
         (Some(result), _) => result?,
-        (None, Err(join_error)) => {
+        (None, Err(source)) => {
             return Err(Error::Background {
                 task: "writer",
-                reason: join_error.to_string(),
+                source,
             });
         }
         (None, Ok(())) => {}
     }
     match peer {
         Ok(result) => result?,
-        Err(join_error) => {
+        Err(source) => {
             return Err(Error::Background {
                 task: "file peer",
-                reason: join_error.to_string(),
+                source,
             });
         }
     }
     match provider {
         // The channel being closed is how this ends.
-        Ok(()) | Err(wiredb::Error::ChannelClosed) => Ok(()),
+        Ok(()) => Ok(()),
+        Err(error) if matches!(error.root(), wiredb::Error::ChannelClosed) => Ok(()),
         Err(error) => Err(error.into()),
     }
 }

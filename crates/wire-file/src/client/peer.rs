@@ -22,7 +22,7 @@
 //! file's content: the answer cannot contain what was just loaded.
 
 use tokio::sync::mpsc;
-use wiredb::channel::Channel;
+use wiredb::Channel;
 use wiredb::protocol::{decode_frame, encode_sync_step1, encode_sync_step2};
 use wiredb::yrs::StateVector;
 use wiredb::yrs::sync::{Message, SyncMessage};
@@ -85,7 +85,7 @@ pub(crate) async fn run<C: Channel>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wiredb::channel::memory;
+    use wiredb::MemoryChannel;
     use wiredb::protocol::{encode_awareness, encode_update};
     use wiredb::yrs::sync::awareness::AwarenessUpdate;
     use wiredb::yrs::updates::decoder::Decode;
@@ -93,7 +93,7 @@ mod tests {
     /// The peer, driven by hand: no provider, no doc.
     #[tokio::test]
     async fn answers_with_the_content_and_forwards_updates() {
-        let (ours, theirs) = memory::pair("test", "file");
+        let (ours, theirs) = MemoryChannel::pair("test", "file");
         let (jobs, mut queued) = mpsc::unbounded_channel();
         let mut state = StateVector::default();
         state.set_max(wiredb::yrs::ClientID::new(1), 5);
@@ -139,7 +139,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_garbled_frame_is_an_error_not_a_panic() {
-        let (ours, theirs) = memory::pair("test", "file");
+        let (ours, theirs) = MemoryChannel::pair("test", "file");
         let (jobs, _queued) = mpsc::unbounded_channel();
         let peer = tokio::spawn(run(theirs, Vec::new(), StateVector::default(), jobs));
         let _hello = ours.recv().await;

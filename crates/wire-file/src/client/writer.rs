@@ -267,5 +267,5 @@ pub(crate) fn squash_log(log: &mut UpdateLog) -> Result<SquashStats, Error> {
 /// the next); a panic under it leaves the log usable (it re-cuts a partial
 /// append itself), so a poisoned lock is recovered rather than fatal.
 pub(crate) fn lock(log: &Mutex<UpdateLog>) -> MutexGuard<'_, UpdateLog> {
-    log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    wiredb::lock_unpoisoned(log)
 }

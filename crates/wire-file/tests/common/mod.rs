@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use wire_file::format;
 use yrs::types::ToJson;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, Doc, GetString, Map, Out, Text, Transact, Update};
@@ -53,7 +52,7 @@ pub fn map(doc: &Doc) -> BTreeMap<String, String> {
 /// a torn tail: a file left by a clean close has none.
 pub fn records(path: &Path) -> Vec<Vec<u8>> {
     let bytes = std::fs::read(path).unwrap();
-    let parsed = format::parse(&bytes).unwrap();
+    let parsed = wire_file::parse_log(&bytes).unwrap();
     assert!(parsed.torn.is_none(), "{} has a torn tail", path.display());
     parsed.records.iter().map(|r| r.to_vec()).collect()
 }

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue, header};
-use wiredb::SharedAwareness;
+use http::{HeaderName, HeaderValue, header};
+use wiredb::ProviderConfig;
 
 use super::Backoff;
-use crate::channel::KeepAlive;
+use crate::keepalive::KeepAlive;
 
 /// Settings of an [`AsyncWebSocketClient`](super::AsyncWebSocketClient).
 ///
@@ -24,13 +24,14 @@ use crate::channel::KeepAlive;
 /// assert_eq!(config.headers[1].1, "session=abc; theme=dark");
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ClientConfig {
-    /// Send local changes as they happen (default true); else hold them until
-    /// `push()`.
-    pub auto_push: bool,
-    /// Apply remote changes as they arrive (default true); else hold them until
-    /// `pull()`.
-    pub auto_pull: bool,
+    /// The options every client shares, from the core: `auto_push` (send local
+    /// changes as they happen, else hold them until `push()`), `auto_pull` (apply
+    /// remote changes as they arrive, else hold them until `pull()`), and the
+    /// `awareness` to use (shared with the application or another provider; by
+    /// default the client makes its own over the doc).
+    pub provider: ProviderConfig,
     /// Extra request headers (tokens, cookies) sent with every connection attempt.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Reconnect after a drop (default [`Backoff::default`]); `None` ends the client
@@ -47,16 +48,12 @@ pub struct ClientConfig {
     pub read_buffer_size: usize,
     /// How long one connection attempt may take (default 10 s).
     pub connect_timeout: Duration,
-    /// Awareness to use (shared with the application or another provider); by
-    /// default the client makes its own over the doc.
-    pub awareness: Option<SharedAwareness>,
 }
 
 impl std::fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientConfig")
-            .field("auto_push", &self.auto_push)
-            .field("auto_pull", &self.auto_pull)
+            .field("provider", &self.provider)
             .field(
                 "headers",
                 &self
@@ -75,29 +72,21 @@ impl std::fmt::Debug for ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            auto_push: true,
-            auto_pull: true,
+            provider: ProviderConfig::default(),
             headers: Vec::new(),
             reconnect: Some(Backoff::default()),
             keepalive: Some(KeepAlive::default()),
             max_frame_size: 64 * 1024 * 1024,
             read_buffer_size: 16 * 1024,
             connect_timeout: Duration::from_secs(10),
-            awareness: None,
         }
     }
 }
 
 impl ClientConfig {
-    /// Sets [`ClientConfig::auto_push`].
-    pub fn auto_push(mut self, auto_push: bool) -> Self {
-        self.auto_push = auto_push;
-        self
-    }
-
-    /// Sets [`ClientConfig::auto_pull`].
-    pub fn auto_pull(mut self, auto_pull: bool) -> Self {
-        self.auto_pull = auto_pull;
+    /// Sets [`ClientConfig::provider`]: `auto_push`, `auto_pull`, `awareness`.
+    pub fn provider(mut self, provider: ProviderConfig) -> Self {
+        self.provider = provider;
         self
     }
 
@@ -158,9 +147,9 @@ impl ClientConfig {
         self
     }
 
-    /// Sets [`ClientConfig::awareness`].
-    pub fn awareness(mut self, awareness: SharedAwareness) -> Self {
-        self.awareness = Some(awareness);
+    /// Sets [`ClientConfig::read_buffer_size`].
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes;
         self
     }
 }

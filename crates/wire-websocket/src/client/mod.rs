@@ -3,28 +3,30 @@
 //! after network failures.
 
 mod backoff;
+mod builder;
 mod config;
+mod connect;
 mod supervisor;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 use wiredb::yrs::Doc;
 use wiredb::yrs::sync::Awareness;
-use wiredb::{Provider, SharedAwareness, SyncState};
+use wiredb::{Provider, SharedAwareness, SyncState, lock_unpoisoned};
 
 pub use backoff::Backoff;
+pub use builder::ClientBuilder;
 pub use config::ClientConfig;
+pub use connect::room_url;
 
-use crate::channel::{ClientChannel, PeerClosed};
+use connect::open_socket;
+
+use crate::close::PeerClosed;
 use crate::error::{Error, Result};
-use crate::progress::{Progress, Tracked};
 
 /// Where the client's connection stands; the supervisor publishes it.
 #[derive(Clone)]
@@ -76,19 +78,58 @@ impl std::fmt::Debug for AsyncWebSocketClient {
 }
 
 impl AsyncWebSocketClient {
-    /// Connects `doc` (a new one if `None`) to the room at `url`
-    /// (`ws://host:port/ROOM`, with a query string if the server wants one).
-    pub async fn connect(url: &str, doc: Option<Doc>, config: ClientConfig) -> Result<Self> {
+    /// Connects a new document to the room at `url` (`ws://host:port/ROOM`, with a
+    /// query string if the server wants one), with the default [`ClientConfig`]; see
+    /// [`builder`](Self::builder) for a shared document or other options.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`], [`Error::Connect`] (unreachable, handshake failed,
+    /// timeout) or [`Error::Rejected`] (an HTTP refusal: a bad token, say).
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::builder(url).connect().await
+    }
+
+    /// A builder for a client with a document of the application's or options other
+    /// than the defaults:
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), wire_websocket::Error> {
+    /// use wire_websocket::{AsyncWebSocketClient, ClientConfig};
+    /// use wiredb::yrs::Doc;
+    ///
+    /// let doc = Doc::new();
+    /// let client = AsyncWebSocketClient::builder("ws://127.0.0.1:8000/notes")
+    ///     .doc(doc.clone())
+    ///     .config(ClientConfig::default().header("authorization", "Bearer 42"))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(url: &str) -> ClientBuilder {
+        ClientBuilder::new(url.to_owned())
+    }
+
+    /// A builder for room `id` of the server at `host` and `port`, as Python wiredb's
+    /// `AsyncWebSocketClient(id=..., host=..., port=...)`. `host` may carry a scheme
+    /// (`http://`, `ws://`); `http` becomes `ws`.
+    pub fn builder_for_room(host: &str, port: u16, id: &str) -> ClientBuilder {
+        Self::builder(&room_url(host, port, id))
+    }
+
+    /// What [`ClientBuilder::connect`] does.
+    async fn start(url: String, doc: Option<Doc>, config: ClientConfig) -> Result<Self> {
         let doc = doc.unwrap_or_default();
         let awareness = config
+            .provider
             .awareness
             .clone()
             .unwrap_or_else(|| Arc::new(Mutex::new(Awareness::new(doc.clone()))));
         let inner = Arc::new(Inner {
-            url: url.to_owned(),
+            url,
             doc,
             awareness,
-            auto_push: AtomicBool::new(config.auto_push),
+            auto_push: AtomicBool::new(config.provider.auto_push),
             config,
             link: watch::Sender::new(Link::Connecting),
             closing: AtomicBool::new(false),
@@ -100,19 +141,6 @@ impl AsyncWebSocketClient {
             inner,
             supervisor: tokio::sync::Mutex::new(Some(supervisor)),
         })
-    }
-
-    /// Connects to room `id` of the server at `host` and `port`, as Python wiredb's
-    /// `AsyncWebSocketClient(id=..., host=..., port=...)`. `host` may carry a scheme
-    /// (`http://`, `ws://`); `http` becomes `ws`.
-    pub async fn connect_room(
-        host: &str,
-        port: u16,
-        id: &str,
-        doc: Option<Doc>,
-        config: ClientConfig,
-    ) -> Result<Self> {
-        Self::connect(&room_url(host, port, id), doc, config).await
     }
 
     /// The URL this client connects to.
@@ -173,11 +201,11 @@ impl AsyncWebSocketClient {
             match current {
                 Link::Connected(provider) => match provider.synced().await {
                     Ok(()) => return Ok(()),
-                    Err(error @ wiredb::Error::PermissionDenied { .. }) => return Err(error.into()),
+                    Err(error) if error.permission_denied().is_some() => return Err(error.into()),
                     // This connection ended before syncing; the next one may sync.
                     Err(_) => {}
                 },
-                Link::Closed(Some(error)) => return Err(clone_error(&error)),
+                Link::Closed(Some(error)) => return Err(Error::Shared(error)),
                 Link::Closed(None) => return Err(wiredb::Error::ChannelClosed.into()),
                 Link::Connecting => {}
             }
@@ -250,7 +278,8 @@ impl AsyncWebSocketClient {
         match closed {
             // Closed already, by us or by the server (whatever code it gave): what
             // close() asked for.
-            Ok(()) | Err(wiredb::Error::ChannelClosed) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(error) if matches!(error.root(), wiredb::Error::ChannelClosed) => Ok(()),
             Err(error) if PeerClosed::of(&error).is_some() => Ok(()),
             Err(error) => Err(error.into()),
         }
@@ -261,117 +290,6 @@ impl Drop for AsyncWebSocketClient {
     fn drop(&mut self) {
         self.inner.closing.store(true, Ordering::Release);
         self.inner.stop.cancel();
-    }
-}
-
-/// `ws://host:port/id` from Python wiredb's `host`, `port`, `id`.
-pub fn room_url(host: &str, port: u16, id: &str) -> String {
-    let (scheme, bare) = match host.split_once("://") {
-        Some(("https" | "wss", rest)) => ("wss", rest),
-        Some((_, rest)) => ("ws", rest),
-        None => ("ws", host),
-    };
-    let bare = bare.trim_end_matches('/');
-    format!("{scheme}://{bare}:{port}/{}", id.trim_start_matches('/'))
-}
-
-/// Opens one WebSocket to `url` with the client's headers and limits.
-async fn open_socket(url: &str, config: &ClientConfig) -> Result<ClientChannel> {
-    let mut request = url
-        .into_client_request()
-        .map_err(|error| Error::InvalidUrl {
-            url: url.to_owned(),
-            reason: error.to_string(),
-        })?;
-    let invalid = |reason: &str| Error::InvalidUrl {
-        url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    match request.uri().scheme_str() {
-        Some("ws") => {}
-        Some("wss") => {
-            return Err(invalid(
-                "wss:// (TLS) is not supported by this build; put a TLS proxy in front or use ws://",
-            ));
-        }
-        _ => return Err(invalid("the scheme must be ws://")),
-    }
-    // `http::Uri` takes any digits as a port and then reports none, which would mean
-    // port 80: a typo must be an error instead.
-    let authority = request
-        .uri()
-        .authority()
-        .map(|a| a.as_str())
-        .unwrap_or_default();
-    if let Some((_, port)) = authority.rsplit_once(':')
-        && !port.contains(']')
-        && port.parse::<u16>().is_err()
-    {
-        return Err(invalid("the port is not a number from 0 to 65535"));
-    }
-    for (name, value) in &config.headers {
-        request.headers_mut().append(name.clone(), value.clone());
-    }
-    let ws_config = tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(config.read_buffer_size)
-        .max_message_size(Some(config.max_frame_size))
-        .max_frame_size(Some(config.max_frame_size));
-    let progress = Progress::new();
-    // TCP first, by hand, so that the socket under the WebSocket is `Tracked` (the
-    // channel bounds writes by the time the server takes no bytes).
-    let connecting = async {
-        let tcp = connect_tcp(request.uri()).await?;
-        let tracked = Tracked::new(tcp, progress.clone());
-        tokio_tungstenite::client_async_with_config(request, tracked, Some(ws_config)).await
-    };
-    let connected = tokio::time::timeout(config.connect_timeout, connecting)
-        .await
-        .map_err(|_| Error::Connect {
-            url: url.to_owned(),
-            source: Box::new(tungstenite::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer within {:?}", config.connect_timeout),
-            ))),
-        })?;
-    match connected {
-        Ok((stream, _response)) => {
-            Ok(ClientChannel::new(url, stream, config.keepalive).with_progress(progress))
-        }
-        Err(tungstenite::Error::Http(response)) => Err(Error::Rejected {
-            url: url.to_owned(),
-            status: response.status().as_u16(),
-            body: String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
-                .into_owned(),
-        }),
-        Err(error) => Err(Error::Connect {
-            url: url.to_owned(),
-            source: Box::new(error),
-        }),
-    }
-}
-
-/// The TCP connection for a `ws://` URI, without Nagle's delay (frames are small and
-/// latency matters).
-async fn connect_tcp(uri: &http::Uri) -> std::result::Result<TcpStream, tungstenite::Error> {
-    let host = uri.host().unwrap_or_default();
-    // `[::1]` in a URI is `::1` to the resolver.
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
-    let tcp = TcpStream::connect((host, port)).await?;
-    tcp.set_nodelay(true)?;
-    Ok(tcp)
-}
-
-/// Errors are not `Clone`; a stored one is handed out again as its message.
-fn clone_error(error: &Error) -> Error {
-    match error {
-        Error::Rejected { url, status, body } => Error::Rejected {
-            url: url.clone(),
-            status: *status,
-            body: body.clone(),
-        },
-        Error::NotConnected => Error::NotConnected,
-        other => Error::Core(wiredb::Error::transport(other.to_string())),
     }
 }
 
@@ -400,27 +318,5 @@ fn renew_local_awareness(awareness: &SharedAwareness) {
 }
 
 fn lock(awareness: &SharedAwareness) -> std::sync::MutexGuard<'_, Awareness> {
-    // Awareness state is a map of independent entries; a panic elsewhere leaves it
-    // usable.
-    awareness
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn python_style_addresses_become_ws_urls() {
-        assert_eq!(
-            room_url("http://127.0.0.1", 8000, "doc"),
-            "ws://127.0.0.1:8000/doc"
-        );
-        assert_eq!(room_url("localhost", 1, "/a/b"), "ws://localhost:1/a/b");
-        assert_eq!(
-            room_url("https://example.com/", 443, "x"),
-            "wss://example.com:443/x"
-        );
-    }
+    lock_unpoisoned(awareness)
 }

@@ -6,11 +6,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::{Instant, interval_at};
-use wiredb::{Provider, ProviderConfig};
+use wiredb::Provider;
 
 use super::backoff::Jitter;
 use super::{Inner, Link, forget_remote_awareness, open_socket, renew_local_awareness};
-use crate::channel::{ClientChannel, PeerClosed};
+use crate::channel::ClientChannel;
+use crate::close::PeerClosed;
 use crate::error::Error;
 
 /// y-protocols peers expire awareness states after 30 s; renew at half that, as the
@@ -45,9 +46,11 @@ pub(super) async fn run(inner: Arc<Inner>, first: ClientChannel) {
                 }
             }
         };
-        let config = ProviderConfig::default()
+        let config = inner
+            .config
+            .provider
+            .clone()
             .auto_push(inner.auto_push.load(Ordering::Acquire))
-            .auto_pull(inner.config.auto_pull)
             .awareness(inner.awareness.clone());
         let provider = Arc::new(Provider::spawn(inner.doc.clone(), channel, config));
         inner.link.send_replace(Link::Connected(provider.clone()));
@@ -63,7 +66,7 @@ pub(super) async fn run(inner: Arc<Inner>, first: ClientChannel) {
             return close_link(&inner, None);
         }
         let error = match ended {
-            Err(error @ wiredb::Error::PermissionDenied { .. }) => {
+            Err(error) if error.permission_denied().is_some() => {
                 // Retrying cannot change the server's mind.
                 return close_link(&inner, Some(error.into()));
             }
@@ -152,5 +155,7 @@ fn refuses_for_good(error: &Error) -> bool {
 }
 
 fn close_link(inner: &Inner, error: Option<Error>) {
-    inner.link.send_replace(Link::Closed(error.map(Arc::new)));
+    inner
+        .link
+        .send_replace(Link::Closed(error.map(Error::shared)));
 }

@@ -1,7 +1,21 @@
 //! [`AsyncWebSocketServer`]: rooms served over WebSocket by axum, standalone or nested
 //! in an application's own router.
+//!
+//! | file | job |
+//! |---|---|
+//! | `mod.rs` | the server, its builder, serving and shutdown |
+//! | `config.rs` | [`ServerConfig`] |
+//! | `handle.rs` | [`ServerHandle`], a server running in the background |
+//! | `shutdown.rs` | [`GracefulShutdown`], the signal for `axum::serve` |
+//! | `extract.rs` | [`RoomUpgrade`], the extractor for an app's own handler |
+//! | `connect.rs` | the connect hook: [`ConnectHook`], [`ConnectRequest`], [`Access`] |
+//! | `upgrade/` | the RFC 6455 opening handshake |
 
+mod config;
 mod connect;
+mod extract;
+mod handle;
+mod shutdown;
 mod upgrade;
 
 use std::future::Future;
@@ -9,86 +23,29 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::serve::ListenerExt;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use wiredb::{Channel, CloseReason, ManagerConfig, PeerOptions, RoomHooks, RoomManager};
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use wiredb::{Channel, CloseReason, PeerOptions, RoomHooks, RoomManager};
 
+pub use config::ServerConfig;
 pub use connect::{Access, ConnectHook, ConnectRequest, Rejection};
+pub use extract::RoomUpgrade;
+pub use handle::ServerHandle;
+pub use shutdown::GracefulShutdown;
 
-use crate::channel::{KeepAlive, ServerChannel};
+use crate::channel::ServerChannel;
 use crate::error::{Error, Result};
-use crate::progress::{Progress, Tracked};
-
-/// Settings of an [`AsyncWebSocketServer`].
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Rooms: queue capacity per peer, frame size limit, close grace period.
-    pub manager: ManagerConfig,
-    /// Keepalive pings; `None` turns them off. Default: [`KeepAlive::default`].
-    pub keepalive: Option<KeepAlive>,
-    /// Bytes read from a socket at once (default 512). The buffer is allocated per
-    /// connection: tungstenite's default of 128 KiB would cost ~1.3 GB at 10k idle
-    /// connections. y-protocols frames are mostly tiny (a keystroke is ~30 bytes, an
-    /// awareness state ~100); a big one (a client's first SyncStep2) is still read
-    /// whole, in more system calls.
-    pub read_buffer_size: usize,
-    /// Bytes of outgoing frames gathered before a write (default 8 KiB): a burst is
-    /// written in few system calls, and an idle connection holds no large buffer.
-    pub write_buffer_size: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            manager: ManagerConfig::default(),
-            keepalive: Some(KeepAlive::default()),
-            read_buffer_size: 512,
-            write_buffer_size: 8 * 1024,
-        }
-    }
-}
-
-impl ServerConfig {
-    /// Sets [`ServerConfig::manager`].
-    pub fn manager(mut self, manager: ManagerConfig) -> Self {
-        self.manager = manager;
-        self
-    }
-
-    /// Sets [`ServerConfig::keepalive`].
-    pub fn keepalive(mut self, keepalive: Option<KeepAlive>) -> Self {
-        self.keepalive = keepalive;
-        self
-    }
-
-    /// Sets the largest frame (WebSocket message) a peer may send, in bytes; a larger
-    /// one closes that peer with code 1009. Default 16 MiB.
-    pub fn max_frame_size(mut self, bytes: usize) -> Self {
-        self.manager.room.max_frame_size = bytes;
-        self
-    }
-
-    /// Sets [`ServerConfig::read_buffer_size`].
-    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
-        self.read_buffer_size = bytes;
-        self
-    }
-
-    /// Sets [`ServerConfig::write_buffer_size`].
-    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
-        self.write_buffer_size = bytes;
-        self
-    }
-}
+use crate::socket::{no_delay, tracked, websocket_config};
 
 struct Shared {
     manager: RoomManager,
@@ -102,7 +59,7 @@ struct Shared {
 /// Serves rooms over WebSocket, speaking y-protocols as the y-websocket server does:
 /// a client connecting to `ws://host:port/ROOM` joins room `ROOM` (the path after the
 /// mount point, without the leading `/`; `a/b` is a valid id; the query string is not
-/// part of the id).
+/// part of the id; an empty id is refused with 400).
 ///
 /// Cloning is cheap: clones share the rooms and the shutdown.
 ///
@@ -113,8 +70,7 @@ struct Shared {
 /// # async fn main() -> Result<(), wire_websocket::Error> {
 /// use wire_websocket::AsyncWebSocketServer;
 ///
-/// let server = AsyncWebSocketServer::new(()); // () = no room hooks (no persistence)
-/// let running = server.start("127.0.0.1", 0).await?;
+/// let running = AsyncWebSocketServer::new().start("127.0.0.1", 0).await?;
 /// println!("serving on ws://{}", running.local_addr());
 /// running.shutdown().await?;
 /// # Ok(()) }
@@ -122,18 +78,33 @@ struct Shared {
 ///
 /// # Nested in an axum app
 ///
-/// ```
+/// The router comes with the shutdown signal to give axum: stopping the app then
+/// closes every room (and flushes its file) before `axum::serve` returns.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use axum::{Router, routing::get};
 /// use wire_websocket::AsyncWebSocketServer;
 ///
-/// let server = AsyncWebSocketServer::new(());
+/// let server = AsyncWebSocketServer::new();
+/// let (collab, shutdown) = server.router_with_shutdown(async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// });
 /// let app: Router = Router::new()
 ///     .route("/health", get(|| async { "ok" }))
-///     .nest("/collab", server.router()); // ws://host/collab/ROOM
+///     .nest("/collab", collab); // ws://host/collab/ROOM
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+/// axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+/// # Ok(()) }
 /// ```
 ///
-/// Room hooks ([`RoomHooks`], e.g. `wire_file::AsyncFileServer`) attach storage or an
-/// upstream server to each room; a [`ConnectHook`] admits or refuses connections.
+/// An app that takes the room id from its own route or auth uses the [`RoomUpgrade`]
+/// extractor and [`AsyncWebSocketServer::accept`] instead, with
+/// [`AsyncWebSocketServer::graceful_shutdown`] as the signal.
+///
+/// Room hooks ([`RoomHooks`], e.g. `wire_file::AsyncFileServer`; a tuple of hooks for
+/// several) attach storage or an upstream server to each room; a [`ConnectHook`]
+/// admits or refuses connections.
 #[derive(Clone)]
 pub struct AsyncWebSocketServer {
     shared: Arc<Shared>,
@@ -148,6 +119,12 @@ impl std::fmt::Debug for AsyncWebSocketServer {
     }
 }
 
+impl Default for AsyncWebSocketServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Builds an [`AsyncWebSocketServer`]; see [`AsyncWebSocketServer::builder`].
 #[must_use]
 pub struct ServerBuilder {
@@ -157,8 +134,17 @@ pub struct ServerBuilder {
     connect_hook: Option<Arc<dyn ConnectHook>>,
 }
 
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ServerBuilder {
-    /// The room hooks (room factory): what happens when a room opens and closes.
+    /// The room hooks (room factory): what happens when a room opens and closes. A
+    /// tuple composes several: `(AsyncFileServer::new(dir), Upstream::new(hub))`.
     pub fn hooks(mut self, hooks: impl RoomHooks) -> Self {
         self.hooks = Some(Arc::new(hooks));
         self
@@ -178,7 +164,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Checks every connection request before the upgrade.
+    /// Checks every connection request to the server's own routes before the
+    /// upgrade (an app's own handler decides for itself: see
+    /// [`AsyncWebSocketServer::accept`]).
     pub fn connect_hook(mut self, hook: impl ConnectHook) -> Self {
         self.connect_hook = Some(Arc::new(hook));
         self
@@ -206,8 +194,14 @@ impl ServerBuilder {
 }
 
 impl AsyncWebSocketServer {
-    /// A server with room `hooks` (`()` for none) and default settings.
-    pub fn new(hooks: impl RoomHooks) -> Self {
+    /// A server whose rooms live in memory, with default settings.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A server with room `hooks` (persistence, an upstream hub, a tuple of both) and
+    /// default settings.
+    pub fn with_hooks(hooks: impl RoomHooks) -> Self {
         Self::builder().hooks(hooks).build()
     }
 
@@ -226,12 +220,34 @@ impl AsyncWebSocketServer {
         &self.shared.manager
     }
 
-    /// The routes to nest in an application: `/{*room}` and `/` (the empty room id),
-    /// any state type `S`.
+    /// The routes to nest in an application (`/{*room}`, and `/` which refuses the
+    /// empty room id), any state type `S`, with the signal to hand
+    /// `axum::serve(...).with_graceful_shutdown(...)`: it waits for `signal`, then
+    /// closes the rooms (see [`GracefulShutdown`]).
     ///
     /// For [`ConnectRequest::remote_addr`], serve the app with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
-    pub fn router<S>(&self) -> Router<S>
+    pub fn router_with_shutdown<S>(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> (Router<S>, GracefulShutdown)
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        (self.routes(), self.graceful_shutdown(signal))
+    }
+
+    /// The signal to hand `axum::serve(...).with_graceful_shutdown(...)` when the app
+    /// routes connections itself ([`RoomUpgrade`]): it waits for `signal`, then closes
+    /// the rooms.
+    pub fn graceful_shutdown(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> GracefulShutdown {
+        GracefulShutdown::new(self.clone(), signal)
+    }
+
+    fn routes<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
@@ -239,6 +255,23 @@ impl AsyncWebSocketServer {
             .route("/", any(accept_root))
             .route("/{*room}", any(accept_room))
             .with_state(self.shared.clone())
+    }
+
+    /// Hands an upgraded connection to room `room` with `access`, and returns the
+    /// response that completes the upgrade: the handler for apps that pick the room
+    /// and the access themselves (see [`RoomUpgrade`]). The server's connect hook
+    /// does not run here: the app's handler has decided.
+    ///
+    /// An empty `room` is refused with 400, and every request once the server is
+    /// shutting down with 503.
+    pub fn accept(
+        &self,
+        upgrade: RoomUpgrade,
+        room: impl Into<String>,
+        access: Access,
+    ) -> Response {
+        let connection = self.shared.connections.token();
+        accept(&self.shared, connection, upgrade, room.into(), access)
     }
 
     /// Serves on `listener` until `shutdown` completes (or [`Self::shutdown`] is
@@ -249,13 +282,10 @@ impl AsyncWebSocketServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let app = self
-            .router::<()>()
+            .routes::<()>()
             .into_make_service_with_connect_info::<SocketAddr>();
         let stop = self.shared.shutdown.clone();
-        // Frames are small and latency matters: no Nagle delay on accepted sockets.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        let listener = listener.tap_io(|tcp| no_delay(tcp));
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
@@ -337,48 +367,6 @@ impl AsyncWebSocketServer {
     }
 }
 
-/// A server running in the background, from [`AsyncWebSocketServer::start`].
-#[derive(Debug)]
-pub struct ServerHandle {
-    local_addr: SocketAddr,
-    server: AsyncWebSocketServer,
-    task: JoinHandle<Result<()>>,
-}
-
-impl ServerHandle {
-    /// The address the server listens on (with the real port when 0 was asked).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// `ws://ADDRESS` — append `/ROOM` for a client.
-    pub fn url(&self) -> String {
-        format!("ws://{}", self.local_addr)
-    }
-
-    /// The server.
-    pub fn server(&self) -> &AsyncWebSocketServer {
-        &self.server
-    }
-
-    /// Shuts the server down gracefully and waits for it.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`AsyncWebSocketServer::shutdown`], or the accept loop's failure.
-    pub async fn shutdown(self) -> Result<()> {
-        let closed = self.server.shutdown().await;
-        let served = match self.task.await {
-            Ok(result) => result,
-            Err(join) => Err(Error::Serve {
-                source: std::io::Error::other(join),
-            }),
-        };
-        // The rooms' close is the one that may have lost data: report it first.
-        closed.and(served)
-    }
-}
-
 /// The HTTP answer to a refused upgrade request.
 fn reject(rejection: Rejection) -> Response {
     (rejection.status, rejection.message).into_response()
@@ -391,66 +379,91 @@ impl Shared {
     }
 }
 
-async fn accept_root(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    accept(shared, String::new(), request).await
+/// `/` under the mount point: `/collab` and `/collab/` alike name no room.
+async fn accept_root(upgrade: std::result::Result<RoomUpgrade, Response>) -> Response {
+    match upgrade {
+        Ok(_) => reject(missing_room()),
+        Err(refusal) => refusal,
+    }
 }
 
 async fn accept_room(
     State(shared): State<Arc<Shared>>,
     Path(room): Path<String>,
-    request: Request,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: RoomUpgrade,
 ) -> Response {
-    accept(shared, room, request).await
-}
-
-async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Response {
-    let switching = match upgrade::switching_protocols(&request) {
-        Ok(response) => response,
-        Err(refusal) => return refusal.into_response(),
-    };
     // Taken before the connect hook (which may take its time) so that a shutdown
     // starting meanwhile waits for this request too, and the check below then sees it.
     let connection = shared.connections.token();
     if shared.is_shutting_down() {
         return reject(Rejection::shutting_down());
     }
-    let on_upgrade = hyper::upgrade::on(&mut request);
-    let (parts, _body) = request.into_parts();
-    let connect = ConnectRequest {
-        room,
-        remote_addr: parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| *addr),
-        uri: parts.uri,
-        headers: parts.headers,
-    };
+    if room.is_empty() {
+        return reject(missing_room());
+    }
     let access = match &shared.connect_hook {
         None => Access::ReadWrite,
-        // A hook that never answers (an auth service down) must not hold up a
-        // shutdown, which waits for this request's token.
-        Some(hook) => match tokio::select! {
-            checked = hook.check(&connect) => checked,
-            () = shared.shutdown.cancelled() => Err(Rejection::shutting_down()),
-        } {
-            Ok(access) => access,
-            Err(rejection) => {
-                tracing::info!(room = %connect.room, status = %rejection.status, reason = %rejection.message, "connection refused");
-                return reject(rejection);
+        Some(hook) => {
+            let request = ConnectRequest {
+                room,
+                uri,
+                headers,
+                remote_addr: upgrade.remote_addr,
+            };
+            // A hook that never answers (an auth service down) must not hold up a
+            // shutdown, which waits for this request's token.
+            let checked = tokio::select! {
+                checked = hook.check(&request) => checked,
+                () = shared.shutdown.cancelled() => Err(Rejection::shutting_down()),
+            };
+            match checked {
+                Ok(access) => return accept(&shared, connection, upgrade, request.room, access),
+                Err(rejection) => {
+                    tracing::info!(room = %request.room, status = %rejection.status, reason = %rejection.message, "connection refused");
+                    return reject(rejection);
+                }
             }
-        },
+        }
     };
-    // Only the room id and the peer's name outlive the upgrade: the request (headers
-    // and all) would otherwise stay in memory for the connection's lifetime.
-    let peer = match connect.remote_addr {
-        Some(addr) => addr.to_string(),
-        None => "websocket".to_owned(),
-    };
-    let room = connect.room;
+    accept(&shared, connection, upgrade, room, access)
+}
+
+fn missing_room() -> Rejection {
+    Rejection::new(
+        StatusCode::BAD_REQUEST,
+        "no room id: connect to ws://host:port/ROOM",
+    )
+}
+
+/// Starts serving an upgraded connection in room `room`. Only the room id and the
+/// peer's name outlive the upgrade: the request (headers and all) would otherwise stay
+/// in memory for the connection's lifetime.
+fn accept(
+    shared: &Arc<Shared>,
+    connection: TaskTrackerToken,
+    upgrade: RoomUpgrade,
+    room: String,
+    access: Access,
+) -> Response {
+    if room.is_empty() {
+        return reject(missing_room());
+    }
     // The hook may have awaited while the server began shutting down.
     if shared.is_shutting_down() {
         return reject(Rejection::shutting_down());
     }
+    let RoomUpgrade {
+        switching,
+        on_upgrade,
+        remote_addr,
+    } = upgrade;
+    let peer = match remote_addr {
+        Some(addr) => addr.to_string(),
+        None => "websocket".to_owned(),
+    };
+    let shared = shared.clone();
     tokio::spawn(async move {
         let _connection = connection;
         let upgraded = match on_upgrade.await {
@@ -463,16 +476,16 @@ async fn accept(shared: Arc<Shared>, room: String, mut request: Request) -> Resp
         let config = &shared.config;
         // The rooms' limit (a manager given to the builder has its own config).
         let max_frame = shared.manager.config().room.max_frame_size;
-        let socket_config = WebSocketConfig::default()
-            .read_buffer_size(config.read_buffer_size)
-            .write_buffer_size(config.write_buffer_size)
-            .max_message_size(Some(max_frame))
-            .max_frame_size(Some(max_frame));
+        let socket_config = websocket_config(
+            config.read_buffer_size,
+            Some(config.write_buffer_size),
+            max_frame,
+        );
+        let (io, progress) = tracked(TokioIo::new(upgraded));
         // Boxed like the rest below: this future (the whole socket, being built) is
         // needed for a moment, and inline it would stay reserved in the task.
-        let progress = Progress::new();
         let socket = Box::pin(WebSocketStream::from_raw_socket(
-            Tracked::new(TokioIo::new(upgraded), progress.clone()),
+            io,
             Role::Server,
             Some(socket_config),
         ))
@@ -504,9 +517,7 @@ async fn serve_connection(
         }
     };
     tracing::info!(room, peer = channel.id(), ?access, "connection opened");
-    let options = PeerOptions {
-        read_only: access == Access::ReadOnly,
-    };
+    let options = PeerOptions::default().read_only(access == Access::ReadOnly);
     let peer = channel.id().to_owned();
     let result = lease.room().serve_shared(channel, options).await;
     match result {

@@ -6,18 +6,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
-use wire_websocket::{
-    AsyncWebSocketClient, AsyncWebSocketServer, ClientConfig, ServerConfig, ServerHandle,
-};
+use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ServerConfig, ServerHandle};
 use wiredb::yrs::{Doc, GetString, Map, Out, Text, Transact};
 
 /// Generous bound for anything that should happen "soon"; only hit when a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
 pub async fn client(url: &str) -> AsyncWebSocketClient {
-    let client = AsyncWebSocketClient::connect(url, None, ClientConfig::default())
-        .await
-        .expect("connect");
+    let client = AsyncWebSocketClient::connect(url).await.expect("connect");
     within(client.synced()).await.expect("synced");
     client
 }

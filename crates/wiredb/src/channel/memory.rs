@@ -8,20 +8,21 @@ use tokio::sync::mpsc;
 
 use super::{Channel, CloseReason};
 use crate::error::{Error, Result};
+use crate::lock::lock_unpoisoned;
 
 enum Item {
     Frame(Bytes),
     Close(CloseReason),
 }
 
-/// One end of an in-memory channel pair (see [`pair`]).
+/// One end of an in-memory channel pair (see [`MemoryChannel::pair`]).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use wiredb::channel::{memory, Channel};
+/// use wiredb::{Channel, MemoryChannel};
 ///
-/// let (a, b) = memory::pair("a", "b");
+/// let (a, b) = MemoryChannel::pair("a", "b");
 /// a.send(bytes::Bytes::from_static(b"hi")).await.unwrap();
 /// assert_eq!(b.recv().await.unwrap().unwrap().as_ref(), b"hi");
 /// # }
@@ -33,38 +34,36 @@ pub struct MemoryChannel {
     peer_close_reason: Mutex<Option<CloseReason>>,
 }
 
-/// Frames that may wait in one direction before `send` waits for the reader.
-pub const DEFAULT_CAPACITY: usize = 64;
-
-/// Two connected channels named `a_id` and `b_id`: what one sends, the other receives.
-pub fn pair(a_id: impl Into<String>, b_id: impl Into<String>) -> (MemoryChannel, MemoryChannel) {
-    pair_with_capacity(a_id, b_id, DEFAULT_CAPACITY)
-}
-
-/// Like [`pair`], with `capacity` frames buffered in each direction.
-pub fn pair_with_capacity(
-    a_id: impl Into<String>,
-    b_id: impl Into<String>,
-    capacity: usize,
-) -> (MemoryChannel, MemoryChannel) {
-    let (a_tx, b_rx) = mpsc::channel(capacity.max(1));
-    let (b_tx, a_rx) = mpsc::channel(capacity.max(1));
-    let end = |id: String, outgoing, incoming| MemoryChannel {
-        id,
-        outgoing,
-        incoming: tokio::sync::Mutex::new(incoming),
-        peer_close_reason: Mutex::new(None),
-    };
-    (end(a_id.into(), a_tx, a_rx), end(b_id.into(), b_tx, b_rx))
-}
-
 impl MemoryChannel {
+    /// Frames that may wait in one direction before `send` waits for the reader.
+    pub const DEFAULT_CAPACITY: usize = 64;
+
+    /// Two connected channels named `a_id` and `b_id`: what one sends, the other
+    /// receives.
+    pub fn pair(a_id: impl Into<String>, b_id: impl Into<String>) -> (Self, Self) {
+        Self::pair_with_capacity(a_id, b_id, Self::DEFAULT_CAPACITY)
+    }
+
+    /// Like [`MemoryChannel::pair`], with `capacity` frames buffered in each direction.
+    pub fn pair_with_capacity(
+        a_id: impl Into<String>,
+        b_id: impl Into<String>,
+        capacity: usize,
+    ) -> (Self, Self) {
+        let (a_tx, b_rx) = mpsc::channel(capacity.max(1));
+        let (b_tx, a_rx) = mpsc::channel(capacity.max(1));
+        let end = |id: String, outgoing, incoming| MemoryChannel {
+            id,
+            outgoing,
+            incoming: tokio::sync::Mutex::new(incoming),
+            peer_close_reason: Mutex::new(None),
+        };
+        (end(a_id.into(), a_tx, a_rx), end(b_id.into(), b_tx, b_rx))
+    }
+
     /// The reason the other end gave when it closed, once it has.
     pub fn peer_close_reason(&self) -> Option<CloseReason> {
-        self.peer_close_reason
-            .lock()
-            .map(|reason| reason.clone())
-            .unwrap_or(None)
+        lock_unpoisoned(&self.peer_close_reason).clone()
     }
 }
 
@@ -86,9 +85,7 @@ impl Channel for MemoryChannel {
         match incoming.recv().await? {
             Item::Frame(frame) => Some(Ok(frame)),
             Item::Close(reason) => {
-                if let Ok(mut slot) = self.peer_close_reason.lock() {
-                    *slot = Some(reason);
-                }
+                *lock_unpoisoned(&self.peer_close_reason) = Some(reason);
                 incoming.close();
                 None
             }

@@ -12,7 +12,9 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
-pub mod memory;
+mod memory;
+
+pub use memory::MemoryChannel;
 
 /// Why a channel is being closed. Transports map it to their own vocabulary (a
 /// WebSocket close code, for example).
@@ -66,10 +68,11 @@ impl CloseReason {
         let Err(error) = result else {
             return Self::normal();
         };
-        let kind = match error {
+        let kind = match error.root() {
             Error::FrameTooLarge { .. } => CloseKind::TooBig,
             Error::UnexpectedFrame(_) => CloseKind::UnsupportedData,
-            Error::SlowPeer { .. } | Error::PermissionDenied { .. } => CloseKind::PolicyViolation,
+            Error::SlowPeer { .. } => CloseKind::PolicyViolation,
+            e if e.permission_denied().is_some() => CloseKind::PolicyViolation,
             Error::RoomClosing => CloseKind::GoingAway,
             e if e.is_peer_fault() => CloseKind::ProtocolError,
             Error::ChannelClosed => CloseKind::Normal,
@@ -84,7 +87,7 @@ impl CloseReason {
 /// Implementations must make [`Channel::recv`] cancel-safe (dropping its future
 /// before it completes loses no frame), because rooms and providers `select!` on it.
 ///
-/// [`memory::MemoryChannel`] is a complete implementation to copy for a new transport.
+/// [`MemoryChannel`] is a complete implementation to copy for a new transport.
 pub trait Channel: Send + Sync + 'static {
     /// A name for logs: the peer address, the file path, ...
     fn id(&self) -> &str;

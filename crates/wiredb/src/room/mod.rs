@@ -26,11 +26,16 @@ use fanout::{PeerSlot, Peers};
 use queue::PeerQueue;
 
 /// Settings of a room.
+///
+/// Like every config of the workspace: public fields to read, a setter for each,
+/// `#[non_exhaustive]` so that new settings are not breaking; a value out of range is
+/// taken at the nearest valid one where it is used, never rejected by a setter.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RoomConfig {
     /// Frames that may wait for one peer before it is disconnected as too slow.
     /// Default 1024: enough to absorb a burst of edits, small enough that a stalled
-    /// peer costs at most a few MiB.
+    /// peer costs at most a few MiB. Values below 4 count as 4.
     pub peer_queue_capacity: usize,
     /// Largest frame accepted from a peer, in bytes (default 16 MiB). Larger frames
     /// close that peer's connection with [`Error::FrameTooLarge`].
@@ -52,7 +57,13 @@ impl Default for RoomConfig {
 impl RoomConfig {
     /// Sets [`RoomConfig::peer_queue_capacity`].
     pub fn peer_queue_capacity(mut self, frames: usize) -> Self {
-        self.peer_queue_capacity = frames.max(4);
+        self.peer_queue_capacity = frames;
+        self
+    }
+
+    /// Sets [`RoomConfig::max_batch`].
+    pub fn max_batch(mut self, frames: usize) -> Self {
+        self.max_batch = frames;
         self
     }
 
@@ -65,10 +76,22 @@ impl RoomConfig {
 
 /// Per-connection options for [`Room::serve_with`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct PeerOptions {
     /// Drop this peer's document updates; it still receives everything.
     pub read_only: bool,
 }
+
+impl PeerOptions {
+    /// Sets [`PeerOptions::read_only`].
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+}
+
+/// The smallest per-peer queue: room for a handshake's replies and a little more.
+const MIN_PEER_QUEUE: usize = 4;
 
 struct RoomInner {
     id: String,
@@ -86,11 +109,11 @@ struct RoomInner {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use wiredb::{channel::memory, Provider, ProviderConfig, Room, RoomConfig};
+/// use wiredb::{MemoryChannel, Provider, ProviderConfig, Room, RoomConfig};
 /// use yrs::{Doc, GetString, Text, Transact};
 ///
 /// let room = Room::new("notes", RoomConfig::default());
-/// let (server_end, client_end) = memory::pair("server", "client");
+/// let (server_end, client_end) = MemoryChannel::pair("server", "client");
 /// let serving = tokio::spawn({
 ///     let room = room.clone();
 ///     async move { room.serve(server_end).await }
@@ -183,10 +206,7 @@ impl Room {
     fn lock_awareness(&self) -> MutexGuard<'_, Awareness> {
         // A panic while the lock was held leaves the awareness usable (its state is a
         // map of independent entries), so a poisoned lock is recovered, not fatal.
-        self.inner
-            .awareness
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock_unpoisoned(&self.inner.awareness)
     }
 
     /// Number of peers being served right now.
@@ -258,7 +278,7 @@ impl Room {
         let origin = unique_origin("peer");
         let mut connection = Connection::server(origin.clone());
         connection.set_read_only(options.read_only);
-        let capacity = self.inner.config.peer_queue_capacity;
+        let capacity = self.inner.config.peer_queue_capacity.max(MIN_PEER_QUEUE);
         let queue = Arc::new(PeerQueue::new(capacity));
         let kick = self.inner.cancel.child_token();
 
@@ -282,7 +302,7 @@ impl Room {
         // select polls every branch whenever any of them is woken, so each frame sent
         // would also re-poll the idle reader down to the socket. Fan-out wakes writers
         // far more often than peers send.
-        let max_batch = self.inner.config.max_batch;
+        let max_batch = self.inner.config.max_batch.max(1);
         let mut writer = tokio::spawn({
             let channel = channel.clone();
             let queue = queue.clone();

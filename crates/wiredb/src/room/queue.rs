@@ -52,9 +52,7 @@ impl PeerQueue {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // The state is a plain queue, consistent after any panic elsewhere.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock_unpoisoned(&self.state)
     }
 
     /// Queues `frame` without waiting.

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use wiredb::channel::memory;
+use wiredb::MemoryChannel;
 use wiredb::{Provider, ProviderConfig, RoomManager};
 use yrs::{Doc, GetString, Map, MapRef, ReadTxn, StateVector, Text, TextRef, Transact};
 
 /// Connects a new provider for `doc` to room `id` of `manager` over an in-memory pair.
 pub fn connect(manager: &RoomManager, id: &str, doc: &Doc, config: ProviderConfig) -> Provider {
-    let (server_end, client_end) = memory::pair("server", "client");
+    let (server_end, client_end) = MemoryChannel::pair("server", "client");
     let manager = manager.clone();
     let id = id.to_owned();
     tokio::spawn(async move { manager.serve(&id, server_end, Default::default()).await });

@@ -3,7 +3,7 @@
 //! sized for our code alone, which keeps idle connections about 1 KiB cheaper.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 /// What is wrong with a request that should have been a WebSocket upgrade.
@@ -13,16 +13,24 @@ pub(crate) enum Refusal {
     NotAnUpgrade,
     UnsupportedVersion,
     MissingKey,
+    InvalidKey,
 }
 
 impl Refusal {
     pub(crate) fn into_response(self) -> Response<Body> {
         match self {
             Refusal::NotGet => plain(StatusCode::METHOD_NOT_ALLOWED, "websocket upgrades use GET"),
-            Refusal::NotAnUpgrade => plain(
-                StatusCode::UPGRADE_REQUIRED,
-                "this endpoint speaks WebSocket (y-protocols); connect with a WebSocket client",
-            ),
+            Refusal::NotAnUpgrade => {
+                // RFC 7231 §6.5.15: a 426 names the protocol to upgrade to.
+                let mut response = plain(
+                    StatusCode::UPGRADE_REQUIRED,
+                    "this endpoint speaks WebSocket (y-protocols); connect with a WebSocket client",
+                );
+                let headers = response.headers_mut();
+                headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+                response
+            }
             Refusal::UnsupportedVersion => {
                 let mut response = plain(
                     StatusCode::UPGRADE_REQUIRED,
@@ -35,20 +43,28 @@ impl Refusal {
                 response
             }
             Refusal::MissingKey => plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"),
+            Refusal::InvalidKey => plain(
+                StatusCode::BAD_REQUEST,
+                "Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455 §4.2.1)",
+            ),
         }
     }
 }
 
 /// The `101 Switching Protocols` response for a valid WebSocket upgrade request.
-pub(crate) fn switching_protocols(request: &Request<Body>) -> Result<Response<Body>, Refusal> {
-    if request.method() != Method::GET {
-        return Err(Refusal::NotGet);
-    }
-    let headers = request.headers();
+pub(crate) fn switching_protocols(
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, Refusal> {
     if !has_token(headers, header::CONNECTION, "upgrade")
         || !has_token(headers, header::UPGRADE, "websocket")
     {
         return Err(Refusal::NotAnUpgrade);
+    }
+    // After the upgrade check: a plain GET is told to upgrade, a POST upgrade that
+    // it must be a GET.
+    if method != Method::GET {
+        return Err(Refusal::NotGet);
     }
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)
@@ -60,6 +76,9 @@ pub(crate) fn switching_protocols(request: &Request<Body>) -> Result<Response<Bo
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
         return Err(Refusal::MissingKey);
     };
+    if !is_base64_of_16_bytes(key.as_bytes()) {
+        return Err(Refusal::InvalidKey);
+    }
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let response_headers = response.headers_mut();
@@ -70,6 +89,16 @@ pub(crate) fn switching_protocols(request: &Request<Body>) -> Result<Response<Bo
         response_headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     Ok(response)
+}
+
+/// RFC 6455 §4.2.1: the key is 16 random bytes in base64, i.e. 22 characters of the
+/// base64 alphabet and `==`.
+fn is_base64_of_16_bytes(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
 }
 
 /// True when header `name` lists `token` (comma-separated, case-insensitive), as in
@@ -90,52 +119,4 @@ pub(crate) fn plain(status: StatusCode, message: impl Into<String>) -> Response<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(headers: &[(&str, &str)]) -> Request<Body> {
-        let mut builder = Request::get("/room");
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        builder.body(Body::empty()).unwrap()
-    }
-
-    const VALID: [(&str, &str); 4] = [
-        ("connection", "keep-alive, Upgrade"),
-        ("upgrade", "websocket"),
-        ("sec-websocket-version", "13"),
-        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
-    ];
-
-    #[test]
-    fn a_valid_request_gets_the_rfc_accept_key() {
-        let response = switching_protocols(&request(&VALID)).unwrap();
-        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-        // The example of RFC 6455 §1.3.
-        assert_eq!(
-            response.headers()[header::SEC_WEBSOCKET_ACCEPT],
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
-    }
-
-    #[test]
-    fn invalid_requests_get_clear_statuses() {
-        let refused = |request: Request<Body>| switching_protocols(&request).unwrap_err();
-        assert_eq!(refused(request(&[])), Refusal::NotAnUpgrade);
-        let old_version = request(&[VALID[0], VALID[1], ("sec-websocket-version", "8"), VALID[3]]);
-        let response = refused(old_version).into_response();
-        assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
-        assert_eq!(response.headers()[header::SEC_WEBSOCKET_VERSION], "13");
-        assert_eq!(
-            refused(request(&VALID[..3])).into_response().status(),
-            StatusCode::BAD_REQUEST
-        );
-        let mut post = request(&VALID);
-        *post.method_mut() = Method::POST;
-        assert_eq!(
-            refused(post).into_response().status(),
-            StatusCode::METHOD_NOT_ALLOWED
-        );
-    }
-}
+mod tests;

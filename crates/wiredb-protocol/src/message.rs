@@ -18,7 +18,8 @@ use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::panics::without_panics;
 
 /// Decodes every message of a frame.
 ///
@@ -28,7 +29,7 @@ use crate::error::{Error, Result};
 /// frame as payload.
 ///
 /// ```
-/// use wiredb::protocol::{decode_frame, encode_update};
+/// use wiredb_protocol::{decode_frame, encode_update};
 /// use yrs::sync::{Message, SyncMessage};
 ///
 /// let frame = encode_update(&[0, 0]);
@@ -38,25 +39,6 @@ use crate::error::{Error, Result};
 /// ```
 pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>> {
     without_panics("decoding a frame", || decode_messages(frame))
-}
-
-/// Runs `f`, turning a panic into [`Error::InvalidUpdate`].
-///
-/// yrs asserts on some malformed input instead of returning an error (a client id
-/// above 2^53, for one), and its own tests only promise that corrupt updates do not
-/// *abort*. Bytes from a peer must never take a task down, so every yrs call that
-/// parses or applies peer input goes through here.
-pub(crate) fn without_panics<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let detail = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(Error::InvalidUpdate(format!(
-            "yrs panicked {what}: {detail}"
-        )))
-    })
 }
 
 fn decode_messages(frame: &[u8]) -> Result<Vec<Message>> {

@@ -7,7 +7,7 @@ use yrs::sync::Awareness;
 use yrs::{ClientID, Doc, GetString, Origin, ReadTxn, Text, Transact};
 
 use super::*;
-use crate::Error;
+use crate::ProtocolError as Error;
 
 struct Peer {
     awareness: Awareness,

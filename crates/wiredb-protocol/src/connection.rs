@@ -11,10 +11,9 @@ use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::{Origin, ReadTxn, StateVector, Transact, Update};
 
-use super::message::{
-    decode_frame, encode_awareness, encode_sync_step1, encode_sync_step2, without_panics,
-};
-use crate::error::{Error, Result};
+use crate::error::{ProtocolError as Error, Result};
+use crate::message::{decode_frame, encode_awareness, encode_sync_step1, encode_sync_step2};
+use crate::panics::without_panics;
 
 /// Which end of a connection a [`Connection`] plays.
 ///
@@ -63,7 +62,7 @@ pub struct Outcome {
 /// The y-protocols state of one connection.
 ///
 /// ```
-/// use wiredb::protocol::{Connection, Event};
+/// use wiredb_protocol::{Connection, Event};
 /// use yrs::sync::Awareness;
 /// use yrs::{Doc, GetString, Text, Transact};
 ///

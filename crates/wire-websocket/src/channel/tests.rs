@@ -1,0 +1,209 @@
+//! Tests of the WebSocket channel: keepalive with a busy writer, write bounds, batching, close reasons.
+
+use super::*;
+use wiredb::CloseKind;
+use tokio::io::DuplexStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+type MemoryChannel = WebSocketChannel<WebSocketStream<Tracked<DuplexStream>>, Message>;
+
+/// A channel over an in-memory socket (tracked, as the server's and the client's
+/// are), and the raw WebSocket of its peer.
+async fn pair(
+    keepalive: Option<KeepAlive>,
+    buffer: usize,
+) -> (MemoryChannel, WebSocketStream<DuplexStream>) {
+    let (ours, theirs) = tokio::io::duplex(buffer);
+    let progress = Progress::new();
+    let ours = Tracked::new(ours, progress.clone());
+    let ours = WebSocketStream::from_raw_socket(ours, Role::Server, None).await;
+    let theirs = WebSocketStream::from_raw_socket(theirs, Role::Client, None).await;
+    let channel = WebSocketChannel::new("test", ours, keepalive).with_progress(progress);
+    (channel, theirs)
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The room's writer holding the socket when a ping is due must delay the ping,
+/// not skip it: a skipped ping made a silent but healthy peer look dead.
+#[tokio::test(start_paused = true)]
+async fn a_ping_due_while_the_writer_is_busy_is_sent_late_not_skipped() {
+    let keepalive = KeepAlive::default().interval(SECOND).timeout(SECOND);
+    let (channel, mut peer) = pair(Some(keepalive), 64 * 1024).await;
+    // The peer only reads (tungstenite answers pings while reading).
+    let reading = tokio::spawn(async move { while let Some(Ok(_)) = peer.next().await {} });
+    let channel = std::sync::Arc::new(channel);
+    let busy_writer = channel.writer.lock().await;
+    let receiving = tokio::spawn({
+        let channel = channel.clone();
+        async move { channel.recv().await.map(|r| r.map_err(|e| e.to_string())) }
+    });
+    // The ping falls due at 1 s, while the writer is held until 1.5 s.
+    tokio::time::sleep(SECOND + SECOND / 2).await;
+    drop(busy_writer);
+    // Ten quiet intervals later the peer is still connected.
+    tokio::time::sleep(10 * SECOND).await;
+    assert!(!receiving.is_finished(), "{:?}", receiving.await);
+    receiving.abort();
+    reading.abort();
+}
+
+/// A peer that takes no data fails the send once the keepalive timeout is over,
+/// instead of blocking the sender for ever.
+#[tokio::test(start_paused = true)]
+async fn a_write_the_peer_never_takes_fails_after_the_timeout() {
+    let keepalive = KeepAlive::default().interval(10 * SECOND).timeout(SECOND);
+    // A tiny pipe the peer never reads: the first big frame fills it.
+    let (channel, _peer) = pair(Some(keepalive), 1024).await;
+    let frame = Bytes::from(vec![7u8; 64 * 1024]);
+    let started = Instant::now();
+    let sent = channel.send_batch(vec![frame.clone(), frame]).await;
+    assert!(sent.is_err());
+    assert!(started.elapsed() >= SECOND);
+    let single = channel.send(Bytes::from(vec![1u8; 64 * 1024])).await;
+    assert!(single.is_err());
+}
+
+/// A peer on a slow link takes a frame far longer to receive than the timeout,
+/// but keeps taking bytes: the write goes on, it is not given up.
+#[tokio::test(start_paused = true)]
+async fn a_slow_but_steady_peer_gets_a_frame_longer_than_the_timeout() {
+    let keepalive = KeepAlive::default().interval(100 * SECOND).timeout(SECOND);
+    let (channel, peer) = pair(Some(keepalive), 1024).await;
+    let mut raw = peer.into_inner();
+    // 512 bytes every 100 ms: 64 KiB take about 13 s.
+    let reading = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 512];
+        let mut total = 0;
+        while total < 64 * 1024 {
+            tokio::time::sleep(SECOND / 10).await;
+            match raw.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        total
+    });
+    let started = Instant::now();
+    channel
+        .send(Bytes::from(vec![7u8; 64 * 1024]))
+        .await
+        .unwrap();
+    assert!(started.elapsed() > 10 * SECOND);
+    assert!(reading.await.unwrap() >= 64 * 1024 - 1024);
+}
+
+/// A large frame arriving slowly (for far longer than the keepalive's interval
+/// and timeout) from a peer that, busy sending, answers no ping: the bytes moving
+/// in are its sign of life, and the frame is received whole.
+#[tokio::test(start_paused = true)]
+async fn a_large_frame_arriving_slowly_keeps_its_sender_alive() {
+    let keepalive = KeepAlive::default().interval(SECOND).timeout(SECOND);
+    let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+    let progress = Progress::new();
+    // Our end as the client, so that the peer's frame is unmasked and can be
+    // written by hand: 60 000 bytes in 1 000-byte pieces, one a second.
+    let ours = Tracked::new(ours, progress.clone());
+    let ours = WebSocketStream::from_raw_socket(ours, Role::Client, None).await;
+    let channel = WebSocketChannel::new("test", ours, Some(keepalive)).with_progress(progress);
+    let sending = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        theirs.write_all(&[0x82, 126, 0xea, 0x60]).await.unwrap();
+        for _ in 0..60 {
+            tokio::time::sleep(SECOND).await;
+            theirs.write_all(&[9u8; 1000]).await.unwrap();
+        }
+        theirs
+    });
+    let frame = channel.recv().await.unwrap().unwrap();
+    assert_eq!(frame.len(), 60_000);
+    drop(sending.await.unwrap());
+}
+
+/// Several queued frames go out with one flush, so a burst to a peer is one
+/// write: the peer reads them all from what a single flush delivered.
+#[tokio::test]
+async fn a_batch_is_flushed_once() {
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let counted = FlushCounter {
+        inner: WebSocketStream::from_raw_socket(ours, Role::Server, None).await,
+        flushes: std::sync::Arc::default(),
+    };
+    let flushes = counted.flushes.clone();
+    let channel = WebSocketChannel::new("test", counted, None);
+    let frames: Vec<Bytes> = (0..10u8).map(|n| Bytes::from(vec![n; 10])).collect();
+    channel.send_batch(frames).await.unwrap();
+    assert_eq!(flushes.load(Ordering::SeqCst), 1);
+    let mut theirs = WebSocketStream::from_raw_socket(theirs, Role::Client, None).await;
+    for n in 0..10u8 {
+        let message = theirs.next().await.unwrap().unwrap();
+        assert_eq!(message, Message::Binary(Bytes::from(vec![n; 10])));
+    }
+}
+
+/// A socket that counts its flushes.
+struct FlushCounter {
+    inner: WebSocketStream<DuplexStream>,
+    flushes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Stream for FlushCounter {
+    type Item = std::result::Result<Message, tokio_tungstenite::tungstenite::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+impl Sink<Message> for FlushCounter {
+    type Error = tokio_tungstenite::tungstenite::Error;
+    fn poll_ready(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+        self.inner.poll_ready_unpin(cx)
+    }
+    fn start_send(
+        mut self: std::pin::Pin<&mut Self>,
+        item: Message,
+    ) -> std::result::Result<(), Self::Error> {
+        self.inner.start_send_unpin(item)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+        let flushed = self.inner.poll_flush_unpin(cx);
+        if flushed.is_ready() {
+            self.flushes.fetch_add(1, Ordering::SeqCst);
+        }
+        flushed
+    }
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+        self.inner.poll_close_unpin(cx)
+    }
+}
+
+#[test]
+fn close_reasons_are_cut_at_a_char_boundary() {
+    let long = "é".repeat(100);
+    let cut = truncate_reason(&long);
+    assert!(cut.len() <= 123);
+    assert_eq!(cut.len(), 122);
+    assert_eq!(truncate_reason("short"), "short");
+}
+
+#[test]
+fn close_codes_follow_rfc_6455() {
+    assert_eq!(close_code(CloseKind::Normal), 1000);
+    assert_eq!(close_code(CloseKind::TooBig), 1009);
+    assert_eq!(close_code(CloseKind::InternalError), 1011);
+}
