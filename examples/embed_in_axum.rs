@@ -2,7 +2,7 @@
 //!
 //! The WebSocket rooms inside an application's own axum app, two ways:
 //!
-//! - `ws://HOST/collab/ROOM?token=...`: the server's router nested behind the app's
+//! - `ws://HOST/collab/ROOM?token=...`: the server's routes merged behind the app's
 //!   auth middleware; a connect hook picks the access from the token
 //!   (`token=viewer` is read-only);
 //! - `ws://HOST/docs/{doc_id}/ws`: the app's own route and handler take the room id
@@ -60,17 +60,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .connect_hook(access_by_token)
         .build();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (collab, shutdown) = rooms.router_with_shutdown(async move {
+    let (collab, shutdown) = rooms.router_with_shutdown("/collab", async move {
         let _ = stopped.await;
     });
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/docs/{doc_id}/ws", get(doc_socket))
         .with_state(rooms.clone())
-        .nest(
-            "/collab",
-            collab.layer(middleware::from_fn(require_api_key)),
-        );
+        .merge(collab.layer(middleware::from_fn(require_api_key)));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

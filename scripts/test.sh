@@ -8,5 +8,6 @@ cd "$(dirname "$0")/.."
 # them into tests/interop first (idempotent, ~0.2 s when already there).
 tests/interop/install-peers.sh
 cargo fmt --all --check
+scripts/check-structure.sh
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

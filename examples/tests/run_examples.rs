@@ -1,18 +1,51 @@
-//! Every example runs to completion: they are the README's quick start, so they must
-//! not only compile. `cargo test` builds them next to this test's binary.
+//! Every example runs to completion and prints what it exists to show: they are the
+//! README's quick start, so they must not only compile, and an example that exits 0
+//! with the wrong result (an empty room after a restart) must fail here. `cargo test`
+//! builds them next to this test's binary.
 #![allow(clippy::expect_used)] // a test: a failure should panic
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const EXAMPLES: [&str; 6] = [
-    "quickstart",
-    "persist",
-    "file_server",
-    "embed_in_axum",
-    "upstream",
-    "custom_wire",
+/// Each example and the lines its output must contain, in order.
+const EXAMPLES: [(&str, &[&str]); 6] = [
+    (
+        "quickstart",
+        &["server listening on ws://", "Bob reads: Hello from Alice"],
+    ),
+    (
+        "persist",
+        &["notes_updates.y holds: typed by Bob, kept by Alice"],
+    ),
+    (
+        "file_server",
+        &[
+            r#"files: ["plans_updates.y"]"#,
+            "after a restart the room holds: survives restarts",
+        ],
+    ),
+    (
+        "embed_in_axum",
+        &[
+            "without an API key: ",
+            "HTTP 401: missing x-api-key",
+            "the viewer reads: written by the editor",
+            "the room still reads: written by the editor",
+            r#"the app's own route serves room Some("docs/plan")"#,
+            "stopped with 0 rooms open",
+        ],
+    ),
+    ("upstream", &["client of edge B reads: typed at edge A"]),
+    (
+        "custom_wire",
+        &[
+            "rogue peer dropped; its stream ended",
+            "Bob reads: Hello over TCP",
+            "server stopped; providers Closed / Closed",
+        ],
+    ),
 ];
 
 fn example_binary(name: &str) -> PathBuf {
@@ -26,12 +59,22 @@ fn example_binary(name: &str) -> PathBuf {
 }
 
 #[test]
-fn every_example_runs_and_exits_zero() {
-    for name in EXAMPLES {
+fn every_example_runs_exits_zero_and_prints_its_result() {
+    for (name, expected) in EXAMPLES {
         let binary = example_binary(name);
         assert!(binary.exists(), "{} was not built", binary.display());
         let started = Instant::now();
-        let mut child = Command::new(&binary).spawn().expect("start example");
+        let mut child = Command::new(&binary)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start example");
+        // Read on a thread: a full pipe would otherwise block the example.
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let reader = std::thread::spawn(move || {
+            let mut out = String::new();
+            let _ = stdout.read_to_string(&mut out);
+            out
+        });
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait for example") {
                 break status;
@@ -42,6 +85,14 @@ fn every_example_runs_and_exits_zero() {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        assert!(status.success(), "example {name} failed: {status}");
+        let out = reader.join().expect("stdout reader");
+        assert!(status.success(), "example {name} failed: {status}\n{out}");
+        let mut rest = out.as_str();
+        for line in expected {
+            let at = rest.find(line).unwrap_or_else(|| {
+                panic!("example {name} did not print {line:?} (in order):\n{out}")
+            });
+            rest = &rest[at + line.len()..];
+        }
     }
 }

@@ -1,11 +1,11 @@
 //! Tests of the WebSocket channel: keepalive with a busy writer, write bounds, batching, close reasons.
 
 use super::*;
-use wiredb::CloseKind;
 use tokio::io::DuplexStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
+use wiredb::CloseKind;
 
 type MemoryChannel = WebSocketChannel<WebSocketStream<Tracked<DuplexStream>>, Message>;
 

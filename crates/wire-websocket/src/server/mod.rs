@@ -78,7 +78,7 @@ struct Shared {
 ///
 /// # Nested in an axum app
 ///
-/// The router comes with the shutdown signal to give axum: stopping the app then
+/// The routes come with the shutdown signal to give axum: stopping the app then
 /// closes every room (and flushes its file) before `axum::serve` returns.
 ///
 /// ```no_run
@@ -87,12 +87,12 @@ struct Shared {
 /// use wire_websocket::AsyncWebSocketServer;
 ///
 /// let server = AsyncWebSocketServer::new();
-/// let (collab, shutdown) = server.router_with_shutdown(async {
+/// let (collab, shutdown) = server.router_with_shutdown("/collab", async {
 ///     let _ = tokio::signal::ctrl_c().await;
 /// });
 /// let app: Router = Router::new()
 ///     .route("/health", get(|| async { "ok" }))
-///     .nest("/collab", collab); // ws://host/collab/ROOM
+///     .merge(collab); // ws://host/collab/ROOM
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
 /// axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
 /// # Ok(()) }
@@ -220,21 +220,24 @@ impl AsyncWebSocketServer {
         &self.shared.manager
     }
 
-    /// The routes to nest in an application (`/{*room}`, and `/` which refuses the
-    /// empty room id), any state type `S`, with the signal to hand
-    /// `axum::serve(...).with_graceful_shutdown(...)`: it waits for `signal`, then
-    /// closes the rooms (see [`GracefulShutdown`]).
+    /// The routes to merge into an application, mounted at `mount` (`"/collab"`:
+    /// `ws://host/collab/ROOM`; `""` for the root), any state type `S`, with the
+    /// signal to hand `axum::serve(...).with_graceful_shutdown(...)`: it waits for
+    /// `signal`, then closes the rooms (see [`GracefulShutdown`]).
     ///
-    /// For [`ConnectRequest::remote_addr`], serve the app with
+    /// `mount/{*room}` joins room `room`; `mount` and `mount/` name no room and are
+    /// refused with 400. (Merged rather than nested: axum's `nest` leaves `mount/`
+    /// to the app's fallback.) For [`ConnectRequest::remote_addr`], serve the app with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
     pub fn router_with_shutdown<S>(
         &self,
+        mount: &str,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> (Router<S>, GracefulShutdown)
     where
         S: Clone + Send + Sync + 'static,
     {
-        (self.routes(), self.graceful_shutdown(signal))
+        (self.routes(mount), self.graceful_shutdown(signal))
     }
 
     /// The signal to hand `axum::serve(...).with_graceful_shutdown(...)` when the app
@@ -247,14 +250,18 @@ impl AsyncWebSocketServer {
         GracefulShutdown::new(self.clone(), signal)
     }
 
-    fn routes<S>(&self) -> Router<S>
+    fn routes<S>(&self, mount: &str) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
-        Router::new()
-            .route("/", any(accept_root))
-            .route("/{*room}", any(accept_room))
-            .with_state(self.shared.clone())
+        let mount = mount.trim_end_matches('/');
+        let mut router = Router::new()
+            .route(&format!("{mount}/"), any(accept_root))
+            .route(&format!("{mount}/{{*room}}"), any(accept_room));
+        if !mount.is_empty() {
+            router = router.route(mount, any(accept_root));
+        }
+        router.with_state(self.shared.clone())
     }
 
     /// Hands an upgraded connection to room `room` with `access`, and returns the
@@ -282,7 +289,7 @@ impl AsyncWebSocketServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let app = self
-            .routes::<()>()
+            .routes::<()>("")
             .into_make_service_with_connect_info::<SocketAddr>();
         let stop = self.shared.shutdown.clone();
         let listener = listener.tap_io(|tcp| no_delay(tcp));
