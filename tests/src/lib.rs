@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+pub use wiredb_test_support::{PATIENCE, eventually, push_text, set_map, text_of, within};
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ServerConfig, ServerHandle};
-use yrs::{Any, Doc, GetString, Map, Out, Text, Transact};
+use yrs::{Any, Doc, Map, Out, Transact};
 
 /// How long a peer may take to print its next line before the test fails.
 pub const PEER_LINE_TIMEOUT: Duration = Duration::from_secs(40);
@@ -407,21 +408,6 @@ impl ReferenceServer {
     }
 }
 
-/// How long [`eventually`] waits before failing the test.
-pub const PATIENCE: Duration = Duration::from_secs(30);
-
-/// Polls `condition` until it holds; fails the test after [`PATIENCE`].
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Our WebSocket server, without room hooks, on 127.0.0.1 and a port the OS picks.
 pub async fn start_our_server() -> ServerHandle {
     start_our_server_with(ServerConfig::default()).await
@@ -435,13 +421,6 @@ pub async fn start_our_server_with(config: ServerConfig) -> ServerHandle {
         .start("127.0.0.1", 0)
         .await
         .unwrap()
-}
-
-/// Fails the test if `future` does not finish within [`PATIENCE`].
-pub async fn within<F: std::future::Future>(future: F) -> F::Output {
-    tokio::time::timeout(PATIENCE, future)
-        .await
-        .expect("timed out")
 }
 
 /// A raw WebSocket to one of the servers, for tests that send what no client would.
@@ -478,25 +457,8 @@ pub async fn connect_synced(url: &str) -> AsyncWebSocketClient {
     client
 }
 
-// The document shape every interop peer uses: Y.Text "text" and Y.Map "map".
-
-/// Appends `text` to the doc's Y.Text "text".
-pub fn push_text(doc: &Doc, text: &str) {
-    let root = doc.get_or_insert_text("text");
-    root.push(&mut doc.transact_mut(), text);
-}
-
-/// The doc's Y.Text "text".
-pub fn text_of(doc: &Doc) -> String {
-    let root = doc.get_or_insert_text("text");
-    root.get_string(&doc.transact())
-}
-
-/// Sets `key` to the string `value` in the doc's Y.Map "map".
-pub fn set_map(doc: &Doc, key: &str, value: &str) {
-    let root = doc.get_or_insert_map("map");
-    root.insert(&mut doc.transact_mut(), key, value);
-}
+// The document shape every interop peer uses: Y.Text "text" and Y.Map "map"
+// (push_text, text_of, set_map come from wiredb-test-support).
 
 /// The doc's Y.Map "map" as JSON (strings stay strings, as the peers print them).
 pub fn map_json(doc: &Doc) -> Value {

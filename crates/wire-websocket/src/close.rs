@@ -32,6 +32,7 @@ pub(crate) fn truncate_reason(reason: &str) -> &str {
 /// The peer closed the connection with a code other than 1000 (normal) or 1001
 /// (going away): the [`Error::Transport`] cause of [`Channel::recv`]'s error then.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error("closed by the peer with code {code}: {reason}")]
 pub struct PeerClosed {
     /// The WebSocket close code (1008 policy violation, 1009 too big, ...).

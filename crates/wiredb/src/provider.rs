@@ -28,6 +28,9 @@ pub type SharedAwareness = Arc<Mutex<Awareness>>;
 /// How long [`Provider::close`] waits for the frames already queued to be sent.
 const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How long [`Provider::close`] waits for the peer to answer its close.
+const CLOSE_HANDSHAKE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Settings of a [`Provider`]: the options every client shares. The WebSocket client
 /// and the file client embed this struct (their `provider` field) rather than
 /// re-declaring its fields.
@@ -392,11 +395,17 @@ async fn run<C: Channel>(
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     stop: CancellationToken,
 ) -> Result<()> {
-    let result = tokio::select! {
-        result = converse(&shared, &channel, &mut queue) => result,
-        _ = stop.cancelled() => Ok(()),
+    let (result, orderly) = tokio::select! {
+        result = converse(&shared, &channel, &mut queue) => {
+            let orderly = result.is_ok();
+            (result, orderly)
+        }
+        _ = stop.cancelled() => (Ok(()), false),
     };
     let _ = channel.close(CloseReason::for_result(&result)).await;
+    if orderly {
+        await_peer_close(&channel).await;
+    }
     {
         let txn = shared.doc.transact_mut();
         txn.unobserve_update_v1(shared.push.origin.clone());
@@ -412,6 +421,25 @@ async fn run<C: Channel>(
     });
     shared.state.send_replace(SyncState::Closed);
     result
+}
+
+/// The closing handshake: after our close, waits (at most [`CLOSE_HANDSHAKE_LIMIT`])
+/// for the peer to close too. A peer answers a close only once it has read every
+/// frame before it, so when this returns the peer has applied (and a server has
+/// handed to its room's file) everything this provider sent: `close()` returning
+/// means delivered, not merely written to a socket. What the peer still sends
+/// meanwhile is not applied: this side is leaving.
+async fn await_peer_close<C: Channel>(channel: &C) {
+    let closed = async { while let Some(Ok(_)) = channel.recv().await {} };
+    if tokio::time::timeout(CLOSE_HANDSHAKE_LIMIT, closed)
+        .await
+        .is_err()
+    {
+        tracing::debug!(
+            peer = channel.id(),
+            "peer did not answer the close within {CLOSE_HANDSHAKE_LIMIT:?}"
+        );
+    }
 }
 
 async fn converse<C: Channel>(

@@ -5,29 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+#[allow(unused_imports)] // not every test binary uses every helper
+pub use wiredb_test_support::{push_text, set_map as set, text_of as text};
 
 use yrs::types::ToJson;
 use yrs::updates::decoder::Decode;
-use yrs::{Any, Doc, GetString, Map, Out, Text, Transact, Update};
-
-/// Appends `s` to the doc's "text", in a transaction of its own.
-pub fn push_text(doc: &Doc, s: &str) {
-    // get_or_insert_* opens its own transaction: never inside another one.
-    let text = doc.get_or_insert_text("text");
-    text.push(&mut doc.transact_mut(), s);
-}
-
-/// Sets `map[key] = value` (a string), in a transaction of its own.
-pub fn set(doc: &Doc, key: &str, value: &str) {
-    let map = doc.get_or_insert_map("map");
-    map.insert(&mut doc.transact_mut(), key, value);
-}
-
-/// The doc's "text".
-pub fn text(doc: &Doc) -> String {
-    let text = doc.get_or_insert_text("text");
-    text.get_string(&doc.transact())
-}
+use yrs::{Any, Doc, Map, Out, Transact, Update};
 
 /// The doc's "map", values as strings (JSON for non-strings).
 pub fn map(doc: &Doc) -> BTreeMap<String, String> {

@@ -7,6 +7,7 @@ use wiredb::BoxFuture;
 
 /// What the server knows about a connection request when the connect hook runs.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ConnectRequest {
     /// The room asked for: the URL path after the mount point, percent-decoded,
     /// without the leading `/` (`ws://h:p/notes/today?token=x` → `notes/today`).
@@ -68,6 +69,7 @@ pub enum Access {
 /// A refused connection: answered with an HTTP status and a short text body, before
 /// any WebSocket is opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Rejection {
     /// The HTTP status (401, 403, 404, ...).
     pub status: StatusCode,

@@ -1,38 +1,18 @@
 //! Helpers shared by the WebSocket tests: servers on 127.0.0.1:0, clients, doc access.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
-use std::time::Duration;
+#[allow(unused_imports)] // not every test binary uses every helper
+pub use wiredb_test_support::{PATIENCE, eventually, push_text, set_map, text_of, within};
 
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 use wire_websocket::{AsyncWebSocketClient, AsyncWebSocketServer, ServerConfig, ServerHandle};
-use wiredb::yrs::{Doc, GetString, Map, Out, Text, Transact};
-
-/// Generous bound for anything that should happen "soon"; only hit when a test fails.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+use wiredb::yrs::{Doc, Map, Out, Transact};
 
 pub async fn client(url: &str) -> AsyncWebSocketClient {
     let client = AsyncWebSocketClient::connect(url).await.expect("connect");
     within(client.synced()).await.expect("synced");
     client
-}
-
-pub fn push_text(doc: &Doc, text: &str) {
-    let root = doc.get_or_insert_text("text");
-    let mut txn = doc.transact_mut();
-    let len = root.len(&txn);
-    root.insert(&mut txn, len, text);
-}
-
-pub fn text_of(doc: &Doc) -> String {
-    let root = doc.get_or_insert_text("text");
-    root.get_string(&doc.transact())
-}
-
-pub fn set_map(doc: &Doc, key: &str, value: &str) {
-    let root = doc.get_or_insert_map("map");
-    root.insert(&mut doc.transact_mut(), key, value);
 }
 
 pub fn map_value(doc: &Doc, key: &str) -> Option<String> {
@@ -41,25 +21,6 @@ pub fn map_value(doc: &Doc, key: &str) -> Option<String> {
         Some(Out::Any(any)) => Some(any.to_string()),
         Some(other) => Some(format!("{other:?}")),
         None => None,
-    }
-}
-
-/// Fails the test if `future` does not finish within [`PATIENCE`].
-pub async fn within<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(PATIENCE, future)
-        .await
-        .expect("timed out")
-}
-
-/// Polls `condition` until it holds; fails the test after [`PATIENCE`].
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

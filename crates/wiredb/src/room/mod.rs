@@ -90,6 +90,9 @@ impl PeerOptions {
     }
 }
 
+/// How long a closing room reads what a peer sent before it saw the close.
+const CLOSE_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The smallest per-peer queue: room for a handshake's replies and a little more.
 const MIN_PEER_QUEUE: usize = 4;
 
@@ -324,7 +327,7 @@ impl Room {
             } else {
                 Error::SlowPeer { capacity }
             }),
-            result = self.read_peer(&*channel, &mut connection, &queue, &mut awareness_ids) => result,
+            result = self.read_peer(&*channel, &mut connection, Some(&queue), &mut awareness_ids) => result,
             joined = &mut writer => {
                 writer_done = true;
                 joined.unwrap_or_else(|join_error| Err(Error::transport(join_error)))
@@ -338,10 +341,22 @@ impl Room {
         }
 
         self.inner.peers.remove(&origin);
-        self.forget_awareness(&awareness_ids);
         // Boxed: closing happens once, and its future would otherwise be reserved in
         // every peer's task for the connection's whole life.
         let _ = Box::pin(channel.close(CloseReason::for_result(&result))).await;
+        if matches!(result, Err(Error::RoomClosing)) {
+            // The closing handshake: what the peer sent before it saw our close is
+            // still in flight, and an edit it has made is an edit the room's hooks
+            // must persist. Read (and apply) until its close, within a bound.
+            let drain = self.read_peer(&*channel, &mut connection, None, &mut awareness_ids);
+            if tokio::time::timeout(CLOSE_DRAIN_LIMIT, Box::pin(drain))
+                .await
+                .is_err()
+            {
+                tracing::debug!(room = %self.id(), peer = channel.id(), "peer did not answer the close in time");
+            }
+        }
+        self.forget_awareness(&awareness_ids);
         match &result {
             Ok(()) => tracing::debug!(room = %self.id(), peer = channel.id(), "peer left"),
             Err(Error::RoomClosing) => {}
@@ -352,11 +367,13 @@ impl Room {
         result
     }
 
+    /// Reads the peer's frames and applies them until it closes. Replies go to
+    /// `queue`; with none (the room is closing and the writer gone) they are dropped.
     async fn read_peer<C: Channel>(
         &self,
         channel: &C,
         connection: &mut Connection,
-        queue: &PeerQueue,
+        queue: Option<&PeerQueue>,
         awareness_ids: &mut HashSet<ClientID>,
     ) -> Result<()> {
         let limit = self.inner.config.max_frame_size;
@@ -369,10 +386,12 @@ impl Room {
                 });
             }
             let outcome = connection.receive(&mut self.lock_awareness(), &frame)?;
-            for reply in outcome.replies {
-                queue.try_push(reply).map_err(|_| Error::SlowPeer {
-                    capacity: queue.capacity(),
-                })?;
+            if let Some(queue) = queue {
+                for reply in outcome.replies {
+                    queue.try_push(reply).map_err(|_| Error::SlowPeer {
+                        capacity: queue.capacity(),
+                    })?;
+                }
             }
             for event in outcome.events {
                 track_awareness(awareness_ids, &event);

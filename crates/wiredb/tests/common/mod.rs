@@ -1,11 +1,12 @@
 //! Helpers shared by the in-memory integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+#[allow(unused_imports)] // not every test binary uses every helper
+pub use wiredb_test_support::{eventually, text_of};
 
 use wiredb::MemoryChannel;
 use wiredb::{Provider, ProviderConfig, RoomManager};
-use yrs::{Doc, GetString, Map, MapRef, ReadTxn, StateVector, Text, TextRef, Transact};
+use yrs::{Doc, Map, MapRef, ReadTxn, StateVector, Text, TextRef, Transact};
 
 /// Connects a new provider for `doc` to room `id` of `manager` over an in-memory pair.
 pub fn connect(manager: &RoomManager, id: &str, doc: &Doc, config: ProviderConfig) -> Provider {
@@ -24,11 +25,6 @@ pub fn map(doc: &Doc) -> MapRef {
     doc.get_or_insert_map("map")
 }
 
-pub fn text_of(doc: &Doc) -> String {
-    let text = text(doc);
-    text.get_string(&doc.transact())
-}
-
 pub fn map_json(doc: &Doc) -> String {
     // Sorted, because map iteration order differs between replicas.
     let map = map(doc);
@@ -42,19 +38,6 @@ pub fn map_json(doc: &Doc) -> String {
 
 pub fn state_vector(doc: &Doc) -> StateVector {
     doc.transact().state_vector()
-}
-
-/// Polls `condition` until it holds; panics with `what` after 20 s. This bounds a
-/// liveness wait, it does not measure speed.
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// Small deterministic PRNG so failures replay exactly.
