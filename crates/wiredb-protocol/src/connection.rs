@@ -6,13 +6,18 @@
 //! the protocol can be tested with two peers passing bytes by hand.
 
 use bytes::Bytes;
-use yrs::sync::awareness::{Awareness, AwarenessUpdateSummary};
+use std::collections::HashSet;
+
+use yrs::sync::awareness::{Awareness, AwarenessUpdate, AwarenessUpdateSummary};
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
-use yrs::{Origin, ReadTxn, StateVector, Transact, Update};
+use yrs::{ClientID, Origin, ReadTxn, StateVector, Transact, Update};
 
 use crate::error::{ProtocolError as Error, Result};
-use crate::message::{decode_frame, encode_awareness, encode_sync_step1, encode_sync_step2};
+use crate::message::{
+    UPDATE_CLIENT_MIN, check_count, decode_frame, encode_awareness, encode_sync_step1,
+    encode_sync_step2,
+};
 use crate::panics::without_panics;
 
 /// Which end of a connection a [`Connection`] plays.
@@ -48,6 +53,49 @@ pub enum Event {
         /// The y-protocols message type.
         message_type: u8,
     },
+}
+
+/// How much awareness one connection may bring into a room: without a bound, one peer
+/// could add so many states that every joiner's first frame is over the frame limit,
+/// and the room could not be joined at all.
+///
+/// ```
+/// use wiredb_protocol::AwarenessLimits;
+///
+/// let limits = AwarenessLimits::default().max_states(16);
+/// assert_eq!(limits.max_state_bytes, 8 * 1024);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AwarenessLimits {
+    /// States one connection may introduce (default 256: a browser has one; an
+    /// upstream link relays one per client of its edge server).
+    pub max_states: usize,
+    /// Bytes of one state's JSON (default 8 KiB; a cursor and a name take ~200).
+    pub max_state_bytes: usize,
+}
+
+impl Default for AwarenessLimits {
+    fn default() -> Self {
+        AwarenessLimits {
+            max_states: 256,
+            max_state_bytes: 8 * 1024,
+        }
+    }
+}
+
+impl AwarenessLimits {
+    /// Sets [`AwarenessLimits::max_states`].
+    pub fn max_states(mut self, states: usize) -> Self {
+        self.max_states = states;
+        self
+    }
+
+    /// Sets [`AwarenessLimits::max_state_bytes`].
+    pub fn max_state_bytes(mut self, bytes: usize) -> Self {
+        self.max_state_bytes = bytes;
+        self
+    }
 }
 
 /// What a call to [`Connection::receive`] produced.
@@ -89,6 +137,10 @@ pub struct Outcome {
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
+    awareness_limits: AwarenessLimits,
+    /// Client ids whose awareness state this peer brought into the awareness (and
+    /// has not removed): what [`AwarenessLimits::max_states`] counts.
+    introduced: HashSet<ClientID>,
     origin: Origin,
     read_only: bool,
     hold_remote_updates: bool,
@@ -103,6 +155,8 @@ impl Connection {
     pub fn new(role: Role, origin: impl Into<Origin>) -> Self {
         Connection {
             role,
+            awareness_limits: AwarenessLimits::default(),
+            introduced: HashSet::new(),
             origin: origin.into(),
             read_only: false,
             hold_remote_updates: false,
@@ -119,6 +173,13 @@ impl Connection {
     /// A server-side connection (see [`Connection::new`]).
     pub fn server(origin: impl Into<Origin>) -> Self {
         Self::new(Role::Server, origin)
+    }
+
+    /// Bounds the awareness states this peer may introduce and their size (default
+    /// [`AwarenessLimits::default`]). A message over them is refused whole, before
+    /// anything of it is applied.
+    pub fn set_awareness_limits(&mut self, limits: AwarenessLimits) {
+        self.awareness_limits = limits;
     }
 
     /// Drop document updates sent by this peer (it still receives everything).
@@ -178,49 +239,104 @@ impl Connection {
     /// idempotent). A `permission denied` auth message is returned as
     /// [`Error::PermissionDenied`].
     pub fn receive(&mut self, awareness: &mut Awareness, frame: &[u8]) -> Result<Outcome> {
-        let mut outcome = Outcome::default();
-        for message in decode_frame(frame)? {
-            self.handle(awareness, message, &mut outcome)?;
-        }
-        Ok(outcome)
+        let mut replies = Vec::new();
+        let events = self.receive_with(awareness, frame, |reply| {
+            replies.push(reply);
+            Ok::<(), Error>(())
+        })?;
+        Ok(Outcome { replies, events })
     }
 
+    /// [`Connection::receive`], handing each reply to `reply` as soon as it is built,
+    /// and stopping at the first one `reply` refuses (its error is returned).
+    ///
+    /// This is how an owner bounds the work done for a peer by what the peer may be
+    /// sent: a frame of many SyncStep1s or awareness queries (each answered with the
+    /// whole document or every awareness state) is answered one message at a time,
+    /// and the first answer over the peer's budget ends it.
+    pub fn receive_with<E: From<Error>>(
+        &mut self,
+        awareness: &mut Awareness,
+        frame: &[u8],
+        mut reply: impl FnMut(Bytes) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Vec<Event>, E> {
+        let mut events = Vec::new();
+        for message in decode_frame(frame)? {
+            if let Some(answer) = self.handle(awareness, message, &mut events)? {
+                reply(answer)?;
+            }
+        }
+        Ok(events)
+    }
+
+    /// Handles one message; the reply it calls for, if any.
     fn handle(
         &mut self,
         awareness: &mut Awareness,
         message: Message,
-        outcome: &mut Outcome,
-    ) -> Result<()> {
+        events: &mut Vec<Event>,
+    ) -> Result<Option<Bytes>> {
         match message {
             Message::Sync(SyncMessage::SyncStep1(remote)) => {
-                outcome.replies.push(answer_sync_step1(awareness, &remote));
+                return Ok(Some(answer_sync_step1(awareness, &remote)));
             }
             Message::Sync(SyncMessage::SyncStep2(update)) => {
-                self.incoming_update(awareness, update, outcome)?;
+                self.incoming_update(awareness, update, events)?;
                 if !self.synced {
                     self.synced = true;
-                    outcome.events.push(Event::Synced);
+                    events.push(Event::Synced);
                 }
             }
             Message::Sync(SyncMessage::Update(update)) => {
-                self.incoming_update(awareness, update, outcome)?;
+                self.incoming_update(awareness, update, events)?;
             }
             Message::Awareness(update) => {
+                self.check_awareness(awareness, &update)?;
                 let summary = without_panics("applying awareness", || {
                     Ok(awareness.apply_update_summary_with(update, self.origin.clone())?)
                 })?;
                 if let Some(summary) = summary {
-                    outcome.events.push(Event::Awareness(summary));
+                    self.introduced.extend(summary.added.iter().copied());
+                    for removed in &summary.removed {
+                        self.introduced.remove(removed);
+                    }
+                    events.push(Event::Awareness(summary));
                 }
             }
             Message::AwarenessQuery => {
-                outcome.replies.push(encode_awareness(&awareness.update()?));
+                return Ok(Some(encode_awareness(&awareness.update()?)));
             }
             Message::Auth(Some(reason)) => return Err(Error::PermissionDenied { reason }),
             Message::Auth(None) => {}
             Message::Custom(message_type, _) => {
-                outcome.events.push(Event::Ignored { message_type });
+                events.push(Event::Ignored { message_type });
             }
+        }
+        Ok(None)
+    }
+
+    /// Refuses an awareness update over [`AwarenessLimits`]: a state too large, or
+    /// more new states than this peer may still introduce. Removals (`null`) and
+    /// states already in the awareness cost nothing new.
+    fn check_awareness(&self, awareness: &Awareness, update: &AwarenessUpdate) -> Result<()> {
+        let limits = self.awareness_limits;
+        let mut new_states = 0;
+        for (client, entry) in &update.clients {
+            if entry.json.len() > limits.max_state_bytes {
+                return Err(Error::AwarenessStateTooLarge {
+                    size: entry.json.len(),
+                    limit: limits.max_state_bytes,
+                });
+            }
+            let removal = &*entry.json == "null";
+            if !removal && !self.introduced.contains(client) && awareness.meta(*client).is_none() {
+                new_states += 1;
+            }
+        }
+        if self.introduced.len() + new_states > limits.max_states {
+            return Err(Error::TooManyAwarenessStates {
+                limit: limits.max_states,
+            });
         }
         Ok(())
     }
@@ -229,14 +345,15 @@ impl Connection {
         &mut self,
         awareness: &Awareness,
         update: Vec<u8>,
-        outcome: &mut Outcome,
+        events: &mut Vec<Event>,
     ) -> Result<()> {
         if self.read_only {
-            outcome.events.push(Event::ReadOnlyUpdateDropped);
+            events.push(Event::ReadOnlyUpdateDropped);
             return Ok(());
         }
         // Decode before holding, so that a held update is known to be well formed and
         // a bad one is reported now, to the peer that sent it.
+        check_count("update", &update, UPDATE_CLIENT_MIN)?;
         let decoded = without_panics("decoding an update", || Ok(Update::decode_v1(&update)?))?;
         if decoded.is_empty() {
             // An empty SyncStep2 (the peer had nothing we lack) changes nothing.
@@ -244,7 +361,7 @@ impl Connection {
         }
         if self.hold_remote_updates {
             self.held.push(update);
-            outcome.events.push(Event::UpdateHeld);
+            events.push(Event::UpdateHeld);
             return Ok(());
         }
         apply(awareness, decoded, &self.origin)

@@ -29,7 +29,7 @@ mod error;
 mod message;
 mod panics;
 
-pub use connection::{Connection, Event, Outcome, Role};
+pub use connection::{AwarenessLimits, Connection, Event, Outcome, Role};
 pub use error::{ProtocolError, Result};
 pub use message::{
     decode_frame, encode_awareness, encode_message, encode_permission_denied, encode_sync_step1,

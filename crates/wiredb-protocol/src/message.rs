@@ -18,7 +18,7 @@ use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 
-use crate::error::Result;
+use crate::error::{ProtocolError, Result};
 use crate::panics::without_panics;
 
 /// Decodes every message of a frame.
@@ -50,6 +50,7 @@ fn decode_messages(frame: &[u8]) -> Result<Vec<Message>> {
             MSG_SYNC => Message::Sync(decode_sync(&mut cursor)?),
             MSG_AWARENESS => {
                 let payload = cursor.read_buf()?;
+                check_count("awareness update", payload, AWARENESS_ENTRY_MIN)?;
                 Message::Awareness(AwarenessUpdate::decode_v1(payload)?)
             }
             MSG_AUTH => {
@@ -77,11 +78,39 @@ fn decode_sync(cursor: &mut Cursor<'_>) -> Result<SyncMessage> {
     let tag: u8 = cursor.read_var()?;
     let payload = cursor.read_buf()?;
     Ok(match tag {
-        MSG_SYNC_STEP_1 => SyncMessage::SyncStep1(StateVector::decode_v1(payload)?),
+        MSG_SYNC_STEP_1 => {
+            check_count("state vector", payload, STATE_VECTOR_ENTRY_MIN)?;
+            SyncMessage::SyncStep1(StateVector::decode_v1(payload)?)
+        }
+        // Update payloads stay opaque here; `Connection` checks them before decoding.
         MSG_SYNC_STEP_2 => SyncMessage::SyncStep2(payload.to_vec()),
         MSG_SYNC_UPDATE => SyncMessage::Update(payload.to_vec()),
         _ => return Err(yrs::encoding::read::Error::UnexpectedValue.into()),
     })
+}
+
+/// The fewest bytes one entry of each counted structure takes, after its leading
+/// var-uint count: a state vector entry is a client id and a clock (a var-uint each);
+/// an awareness entry a client id, a clock and a JSON string (its length at least);
+/// an update's client block its block count, client id and first clock.
+const STATE_VECTOR_ENTRY_MIN: u64 = 2;
+const AWARENESS_ENTRY_MIN: u64 = 3;
+pub(crate) const UPDATE_CLIENT_MIN: u64 = 3;
+
+/// Refuses a payload whose leading count declares more entries than its remaining
+/// bytes can hold, before yrs reserves memory for that many.
+pub(crate) fn check_count(what: &'static str, payload: &[u8], entry_min: u64) -> Result<()> {
+    let mut cursor = Cursor::new(payload);
+    let declared: u64 = cursor.read_var()?;
+    let bytes = payload.len() - cursor.next;
+    if declared > bytes as u64 / entry_min {
+        return Err(ProtocolError::ImpossibleCount {
+            what,
+            declared,
+            bytes,
+        });
+    }
+    Ok(())
 }
 
 /// Encodes one message as a frame.
@@ -170,6 +199,65 @@ mod tests {
         }
         frame.push(n as u8);
         assert!(decode_frame(&frame).is_err());
+    }
+
+    fn var_uint(mut n: u64, out: &mut Vec<u8>) {
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    #[test]
+    fn counts_the_bytes_cannot_hold_are_refused_before_decoding() {
+        // sync / step 1 / payload of 5 bytes declaring 2^29 state-vector entries.
+        let mut payload = Vec::new();
+        var_uint(1 << 29, &mut payload);
+        let mut frame = vec![0, 0];
+        var_uint(payload.len() as u64, &mut frame);
+        frame.extend_from_slice(&payload);
+        let err = decode_frame(&frame).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProtocolError::ImpossibleCount {
+                    what: "state vector",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // awareness declaring 2^28 entries
+        let mut payload = Vec::new();
+        var_uint(1 << 28, &mut payload);
+        payload.extend_from_slice(&[1, 1, 0]);
+        let mut frame = vec![1];
+        var_uint(payload.len() as u64, &mut frame);
+        frame.extend_from_slice(&payload);
+        let err = decode_frame(&frame).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProtocolError::ImpossibleCount {
+                    what: "awareness update",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // An update declaring 2^30 clients (checked where updates are decoded).
+        let mut payload = Vec::new();
+        var_uint(1 << 30, &mut payload);
+        assert!(matches!(
+            check_count("update", &payload, UPDATE_CLIENT_MIN),
+            Err(ProtocolError::ImpossibleCount { what: "update", .. })
+        ));
+        // Real messages still pass.
+        let doc = yrs::Doc::new();
+        let sv = yrs::ReadTxn::state_vector(&yrs::Transact::transact(&doc));
+        assert!(decode_frame(&encode_sync_step1(&sv)).is_ok());
+        assert!(decode_frame(&encode_update(&[0, 0])).is_ok());
     }
 
     #[test]

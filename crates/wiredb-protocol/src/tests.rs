@@ -8,6 +8,7 @@ use yrs::{ClientID, Doc, GetString, Origin, ReadTxn, Text, Transact};
 
 use super::*;
 use crate::ProtocolError as Error;
+use crate::{AwarenessLimits, ProtocolError};
 
 struct Peer {
     awareness: Awareness,
@@ -274,4 +275,52 @@ fn malformed_input_is_an_error_and_changes_nothing() {
             .is_err()
     );
     assert_eq!(server.text(), "keep");
+}
+
+fn awareness_frame(entries: &[(u64, &str)]) -> Bytes {
+    use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+    let clients = entries
+        .iter()
+        .map(|(id, json)| {
+            (
+                ClientID::new(*id),
+                AwarenessUpdateEntry {
+                    clock: 1,
+                    json: (*json).into(),
+                },
+            )
+        })
+        .collect();
+    encode_awareness(&AwarenessUpdate { clients })
+}
+
+#[test]
+fn awareness_over_the_limits_is_refused_whole_before_it_is_applied() {
+    let mut awareness = Awareness::new(Doc::new());
+    let mut server = Connection::server(1u64);
+    server.set_awareness_limits(AwarenessLimits::default().max_states(2).max_state_bytes(16));
+
+    let too_large = awareness_frame(&[(10, r#"{"name":"a very long name"}"#)]);
+    let err = server.receive(&mut awareness, &too_large).unwrap_err();
+    assert!(
+        matches!(err, ProtocolError::AwarenessStateTooLarge { limit: 16, .. }),
+        "{err:?}"
+    );
+
+    server
+        .receive(&mut awareness, &awareness_frame(&[(10, "{}"), (11, "{}")]))
+        .unwrap();
+    // Renewing its own states is free; a third one is over the limit, and nothing of
+    // the refused message is applied.
+    server
+        .receive(&mut awareness, &awareness_frame(&[(10, r#"{"a":1}"#)]))
+        .unwrap();
+    let err = server
+        .receive(&mut awareness, &awareness_frame(&[(11, "{}"), (12, "{}")]))
+        .unwrap_err();
+    assert!(
+        matches!(err, ProtocolError::TooManyAwarenessStates { limit: 2 }),
+        "{err:?}"
+    );
+    assert!(awareness.meta(ClientID::new(12)).is_none());
 }

@@ -35,12 +35,15 @@ pub enum Error {
     #[error("unexpected non-binary frame: {0}")]
     UnexpectedFrame(String),
 
-    /// The peer could not keep up: its outgoing queue was full, so it was disconnected
-    /// rather than letting memory grow without bound.
-    #[error("peer too slow: outgoing queue of {capacity} frames is full")]
+    /// The peer could not keep up, or asked for more than it reads: its outgoing
+    /// queue was full (in frames or in bytes), so it was disconnected rather than
+    /// letting memory grow without bound.
+    #[error("peer too slow: outgoing queue full ({capacity} frames or {byte_budget} bytes)")]
     SlowPeer {
-        /// Capacity of the queue that overflowed.
+        /// Frames the queue holds at most.
         capacity: usize,
+        /// Bytes the queue holds at most.
+        byte_budget: usize,
     },
 
     /// The channel is closed: the other side went away or `close()` was called.

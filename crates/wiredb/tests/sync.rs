@@ -438,7 +438,7 @@ async fn slow_peer_is_disconnected_not_buffered() {
         .await
         .expect("slow peer dropped")
         .unwrap();
-    assert!(matches!(result, Err(Error::SlowPeer { capacity: 8 })));
+    assert!(matches!(result, Err(Error::SlowPeer { capacity: 8, .. })));
     assert_eq!(room.peer_count(), 0);
 }
 

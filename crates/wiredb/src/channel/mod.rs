@@ -65,13 +65,18 @@ impl CloseReason {
     /// peer fault a protocol error, shutdown "going away", and so on.
     pub fn for_result(result: &Result<()>) -> Self {
         use crate::Error;
+        use crate::protocol::ProtocolError;
         let Err(error) = result else {
             return Self::normal();
         };
         let kind = match error.root() {
             Error::FrameTooLarge { .. } => CloseKind::TooBig,
             Error::UnexpectedFrame(_) => CloseKind::UnsupportedData,
-            Error::SlowPeer { .. } => CloseKind::PolicyViolation,
+            Error::SlowPeer { .. }
+            | Error::Protocol(
+                ProtocolError::TooManyAwarenessStates { .. }
+                | ProtocolError::AwarenessStateTooLarge { .. },
+            ) => CloseKind::PolicyViolation,
             e if e.permission_denied().is_some() => CloseKind::PolicyViolation,
             Error::RoomClosing => CloseKind::GoingAway,
             e if e.is_peer_fault() => CloseKind::ProtocolError,

@@ -21,7 +21,7 @@ use yrs::{ClientID, Doc, Origin, Transact};
 use crate::channel::{Channel, CloseReason};
 use crate::error::{Error, Result};
 use crate::origin::unique_origin;
-use crate::protocol::{Connection, Event, encode_awareness, encode_update};
+use crate::protocol::{AwarenessLimits, Connection, Event, encode_awareness, encode_update};
 use fanout::{PeerSlot, Peers};
 use queue::PeerQueue;
 
@@ -42,6 +42,14 @@ pub struct RoomConfig {
     pub max_frame_size: usize,
     /// Frames written to a channel at once when several are queued (default 64).
     pub max_batch: usize,
+    /// Bytes that may wait for one peer, updates to it and replies to its own
+    /// requests alike, before it is disconnected as too slow (default 8 MiB). One
+    /// frame larger than this (the first sync of a larger document) still goes to a
+    /// peer with nothing waiting: a peer costs at most this plus one frame.
+    pub peer_queue_bytes: usize,
+    /// Awareness states one peer may introduce, and the size of one (default 256
+    /// states of at most 8 KiB): over them, the peer is closed with 1008.
+    pub awareness_limits: AwarenessLimits,
 }
 
 impl Default for RoomConfig {
@@ -50,6 +58,8 @@ impl Default for RoomConfig {
             peer_queue_capacity: 1024,
             max_frame_size: 16 * 1024 * 1024,
             max_batch: 64,
+            peer_queue_bytes: 8 * 1024 * 1024,
+            awareness_limits: AwarenessLimits::default(),
         }
     }
 }
@@ -58,6 +68,18 @@ impl RoomConfig {
     /// Sets [`RoomConfig::peer_queue_capacity`].
     pub fn peer_queue_capacity(mut self, frames: usize) -> Self {
         self.peer_queue_capacity = frames;
+        self
+    }
+
+    /// Sets [`RoomConfig::peer_queue_bytes`].
+    pub fn peer_queue_bytes(mut self, bytes: usize) -> Self {
+        self.peer_queue_bytes = bytes;
+        self
+    }
+
+    /// Sets [`RoomConfig::awareness_limits`].
+    pub fn awareness_limits(mut self, limits: AwarenessLimits) -> Self {
+        self.awareness_limits = limits;
         self
     }
 
@@ -281,16 +303,19 @@ impl Room {
         let origin = unique_origin("peer");
         let mut connection = Connection::server(origin.clone());
         connection.set_read_only(options.read_only);
+        connection.set_awareness_limits(self.inner.config.awareness_limits);
         let capacity = self.inner.config.peer_queue_capacity.max(MIN_PEER_QUEUE);
-        let queue = Arc::new(PeerQueue::new(capacity));
+        let byte_budget = self.inner.config.peer_queue_bytes;
+        let queue = Arc::new(PeerQueue::new(capacity, byte_budget));
         let kick = self.inner.cancel.child_token();
 
         let hello = connection.open(&self.lock_awareness())?;
         for frame in hello {
             // The queue is new and empty, so this only fails if capacity < hello.len().
-            queue
-                .try_push(frame)
-                .map_err(|_| Error::SlowPeer { capacity })?;
+            queue.try_push(frame).map_err(|_| Error::SlowPeer {
+                capacity,
+                byte_budget,
+            })?;
         }
         self.inner.peers.insert(
             origin.clone(),
@@ -325,7 +350,10 @@ impl Room {
             _ = kick.cancelled() => Err(if self.is_closing() {
                 Error::RoomClosing
             } else {
-                Error::SlowPeer { capacity }
+                Error::SlowPeer {
+                    capacity,
+                    byte_budget,
+                }
             }),
             result = self.read_peer(&*channel, &mut connection, Some(&queue), &mut awareness_ids) => result,
             joined = &mut writer => {
@@ -385,15 +413,23 @@ impl Room {
                     limit,
                 });
             }
-            let outcome = connection.receive(&mut self.lock_awareness(), &frame)?;
-            if let Some(queue) = queue {
-                for reply in outcome.replies {
-                    queue.try_push(reply).map_err(|_| Error::SlowPeer {
-                        capacity: queue.capacity(),
-                    })?;
-                }
-            }
-            for event in outcome.events {
+            // Each reply is queued as soon as it is built, so that the work done for
+            // this peer stops where its budget does: a frame of thousands of
+            // SyncStep1s (each answered with the whole document) costs at most the
+            // budget and one reply, not every answer built before any is refused.
+            let events =
+                connection.receive_with(
+                    &mut self.lock_awareness(),
+                    &frame,
+                    |reply| match queue {
+                        Some(queue) => queue.try_push(reply).map_err(|_| Error::SlowPeer {
+                            capacity: queue.capacity(),
+                            byte_budget: queue.byte_budget(),
+                        }),
+                        None => Ok(()),
+                    },
+                )?;
+            for event in events {
                 track_awareness(awareness_ids, &event);
             }
         }
@@ -450,11 +486,13 @@ async fn write_peer<C: Channel>(channel: &C, outgoing: &PeerQueue, max_batch: us
         if outgoing.pop_batch(&mut batch, max_batch).await == 0 {
             return Ok(());
         }
+        let bytes = batch.iter().map(bytes::Bytes::len).sum();
         if batch.len() == 1 {
             let frame = batch.pop().unwrap_or_default();
             channel.send(frame).await?;
         } else {
             channel.send_batch(std::mem::take(&mut batch)).await?;
         }
+        outgoing.written(bytes);
     }
 }

@@ -15,7 +15,8 @@ use tokio::sync::Notify;
 /// Why a frame could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PushError {
-    /// The peer has `capacity` frames waiting: it is not keeping up.
+    /// The peer has `capacity` frames, or its byte budget, waiting: it is not keeping
+    /// up (or asks for more than it reads).
     Full,
     /// The peer's writer is gone.
     Closed,
@@ -27,27 +28,51 @@ const KEEP_CAPACITY: usize = 16;
 #[derive(Default)]
 struct State {
     frames: VecDeque<Bytes>,
+    /// Bytes of the frames queued, and of those taken by the writer and not yet
+    /// written ([`PeerQueue::written`]): all of it is memory this peer holds.
+    bytes: usize,
     closed: bool,
 }
 
-/// A bounded multi-producer, single-consumer queue of frames.
+/// A multi-producer, single-consumer queue of frames, bounded in frames and in bytes.
 pub(crate) struct PeerQueue {
     state: Mutex<State>,
     ready: Notify,
     capacity: usize,
+    byte_budget: usize,
 }
 
 impl PeerQueue {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A queue of at most `capacity` frames and `byte_budget` bytes. A single frame
+    /// larger than the budget is still taken into an empty queue (the first sync of a
+    /// large document), so a peer holds at most the budget plus one frame.
+    pub(crate) fn new(capacity: usize, byte_budget: usize) -> Self {
         PeerQueue {
             state: Mutex::default(),
             ready: Notify::new(),
             capacity,
+            byte_budget,
         }
     }
 
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    pub(crate) fn byte_budget(&self) -> usize {
+        self.byte_budget
+    }
+
+    /// Bytes this peer holds: queued, or taken by its writer and not yet written.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.state().bytes
+    }
+
+    /// The writer has written frames of `bytes` bytes in all: their memory is free.
+    pub(crate) fn written(&self, bytes: usize) {
+        let mut state = self.state();
+        state.bytes = state.bytes.saturating_sub(bytes);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -62,9 +87,12 @@ impl PeerQueue {
             if state.closed {
                 return Err(PushError::Closed);
             }
-            if state.frames.len() >= self.capacity {
+            if state.frames.len() >= self.capacity
+                || (state.bytes > 0 && state.bytes + frame.len() > self.byte_budget)
+            {
                 return Err(PushError::Full);
             }
+            state.bytes += frame.len();
             state.frames.push_back(frame);
         }
         // A stored permit if the writer is not waiting yet: no wake-up is lost.
@@ -107,7 +135,7 @@ mod tests {
 
     #[tokio::test]
     async fn frames_come_out_in_order_and_in_batches() {
-        let queue = PeerQueue::new(8);
+        let queue = PeerQueue::new(8, 1 << 20);
         for i in 0..5u8 {
             queue.try_push(Bytes::from(vec![i])).unwrap();
         }
@@ -120,7 +148,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_refuses_and_a_closed_one_too() {
-        let queue = PeerQueue::new(2);
+        let queue = PeerQueue::new(2, 1 << 20);
         queue.try_push(Bytes::new()).unwrap();
         queue.try_push(Bytes::new()).unwrap();
         assert_eq!(queue.try_push(Bytes::new()), Err(PushError::Full));
@@ -130,7 +158,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_writer_wakes_on_push_and_ends_on_close() {
-        let queue = std::sync::Arc::new(PeerQueue::new(4));
+        let queue = std::sync::Arc::new(PeerQueue::new(4, 1 << 20));
         let writer = {
             let queue = queue.clone();
             tokio::spawn(async move {
@@ -153,8 +181,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bytes_are_bounded_until_written_and_one_large_frame_still_fits() {
+        let queue = PeerQueue::new(100, 10);
+        // A frame over the budget goes into an empty queue (a large first sync)...
+        queue.try_push(Bytes::from(vec![0; 25])).unwrap();
+        // ...and nothing more until it is written.
+        assert_eq!(
+            queue.try_push(Bytes::from_static(b"x")),
+            Err(PushError::Full)
+        );
+        let mut batch = Vec::new();
+        assert_eq!(queue.pop_batch(&mut batch, 8).await, 1);
+        assert_eq!(queue.bytes(), 25, "taken but not yet written still counts");
+        queue.written(25);
+        for _ in 0..5 {
+            queue.try_push(Bytes::from_static(b"ab")).unwrap();
+        }
+        assert_eq!(queue.bytes(), 10);
+        assert_eq!(
+            queue.try_push(Bytes::from_static(b"c")),
+            Err(PushError::Full)
+        );
+    }
+
+    #[tokio::test]
     async fn a_drained_queue_gives_its_buffer_back() {
-        let queue = PeerQueue::new(1024);
+        let queue = PeerQueue::new(1024, 1 << 20);
         for _ in 0..100 {
             queue.try_push(Bytes::new()).unwrap();
         }

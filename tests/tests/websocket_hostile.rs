@@ -1,0 +1,204 @@
+//! Hostile peers over real sockets: what one peer can make the server spend is
+//! bounded, and going over a bound closes that peer with a reason while the room and
+//! its other clients go on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use futures_util::SinkExt;
+use tokio_tungstenite::tungstenite::Message;
+use wire_websocket::{Access, AsyncWebSocketServer, ConnectRequest, Rejection};
+use wiredb::protocol::{encode_awareness, encode_sync_step1};
+use wiredb::yrs::StateVector;
+use wiredb::yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+use wiredb_tests::{
+    RawSocket, close_frame, connect_synced as client, eventually, push_text, set_map,
+    start_our_server, text_of,
+};
+
+fn var_uint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+async fn raw(url: &str) -> RawSocket {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// One frame holding `n` SyncStep1s with an empty state vector: each asks for the
+/// whole document.
+fn many_sync_step1s(n: usize) -> Message {
+    let one = encode_sync_step1(&StateVector::default());
+    Message::binary(one.repeat(n))
+}
+
+/// The room's doc grown to about `kib` KiB by a client, which stays connected.
+async fn room_of(url: &str, kib: usize) -> wire_websocket::AsyncWebSocketClient {
+    let writer = client(url).await;
+    for _ in 0..kib {
+        push_text(writer.doc(), &"x".repeat(1024));
+    }
+    writer
+}
+
+#[tokio::test]
+async fn a_frame_of_sync_step1s_costs_the_peer_budget_not_one_answer_each() {
+    let server = start_our_server().await;
+    let url = format!("{}/big", server.url());
+    let writer = room_of(&url, 100).await;
+    let observer = client(&url).await;
+    eventually("the doc reached the observer", || {
+        text_of(observer.doc()).len() == 100 * 1024
+    })
+    .await;
+
+    // 500 answers of 100 KiB each (50 MB) against a budget of 8 MiB; fewer than the
+    // 1024 frames a queue holds, so only the byte budget can stop it.
+    let mut hostile = raw(&url).await;
+    hostile.send(many_sync_step1s(500)).await.unwrap();
+    let (code, reason) = close_frame(&mut hostile).await.expect("a close frame");
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("too slow"), "{reason}");
+
+    push_text(writer.doc(), "!");
+    eventually("the room goes on", || {
+        text_of(observer.doc()).ends_with('!')
+    })
+    .await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn queries_of_a_read_only_peer_are_bounded_the_same_way() {
+    let viewers_only = |_: &ConnectRequest| Ok::<_, Rejection>(Access::ReadOnly);
+    let server = AsyncWebSocketServer::builder()
+        .connect_hook(viewers_only)
+        .build()
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = format!("{}/big", server.url());
+    // A room with 100 KiB of document, loaded directly: every peer here is read-only.
+    let room = server.server().manager().join("big").await.unwrap();
+    push_text(room.room().doc(), &"y".repeat(100 * 1024));
+    let mut hostile = raw(&url).await;
+    hostile.send(many_sync_step1s(500)).await.unwrap();
+    let (code, reason) = close_frame(&mut hostile).await.expect("a close frame");
+    assert_eq!(code, 1008, "{reason}");
+    drop(room);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_reader_is_dropped_by_bytes_queued_not_frames() {
+    let server = start_our_server().await;
+    let url = format!("{}/stream", server.url());
+    let writer = client(&url).await;
+    // Joins, then never reads.
+    let stalled = raw(&url).await;
+    let room = server.server().manager().room("stream").unwrap();
+    eventually("both peers joined", || room.peer_count() == 2).await;
+    // 32 updates of 1 MiB (map entries, so that each costs yrs its own size): far
+    // under 1024 frames, far over 8 MiB plus what the loopback socket buffers hold.
+    let chunk = "z".repeat(1024 * 1024);
+    for key in 0..32 {
+        set_map(writer.doc(), &key.to_string(), &chunk);
+        tokio::task::yield_now().await;
+    }
+    eventually("the stalled reader is dropped", || room.peer_count() == 1).await;
+    drop(stalled);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn declared_counts_the_bytes_cannot_hold_are_refused_before_decoding() {
+    let server = start_our_server().await;
+    let url = format!("{}/counts", server.url());
+    let bystander = client(&url).await;
+
+    // SyncStep1 declaring 2^29 state-vector entries in 5 bytes.
+    let mut payload = Vec::new();
+    var_uint(1 << 29, &mut payload);
+    let mut frame = vec![0u8, 0];
+    var_uint(payload.len() as u64, &mut frame);
+    frame.extend_from_slice(&payload);
+    let mut hostile = raw(&url).await;
+    hostile.send(Message::binary(frame)).await.unwrap();
+    let (code, reason) = close_frame(&mut hostile).await.expect("a close frame");
+    assert_eq!(code, 1002, "{reason}");
+    assert!(reason.contains("declares 536870912 entries"), "{reason}");
+
+    // An awareness update declaring 2^28 entries.
+    let mut payload = Vec::new();
+    var_uint(1 << 28, &mut payload);
+    payload.extend_from_slice(&[1, 1, 0]);
+    let mut frame = vec![1u8];
+    var_uint(payload.len() as u64, &mut frame);
+    frame.extend_from_slice(&payload);
+    let mut hostile = raw(&url).await;
+    hostile.send(Message::binary(frame)).await.unwrap();
+    let (code, reason) = close_frame(&mut hostile).await.expect("a close frame");
+    assert_eq!(code, 1002, "{reason}");
+    assert!(reason.contains("awareness update declares"), "{reason}");
+
+    push_text(bystander.doc(), "still here");
+    let newcomer = client(&url).await;
+    assert_eq!(text_of(newcomer.doc()), "still here");
+    server.shutdown().await.unwrap();
+}
+
+/// An awareness frame of `n` states of `size` bytes each, client ids from `first`.
+fn awareness(first: u64, n: u64, size: usize) -> Message {
+    let json: std::sync::Arc<str> = format!("{{\"pad\":\"{}\"}}", "p".repeat(size)).into();
+    let clients = (first..first + n)
+        .map(|id| {
+            let entry = AwarenessUpdateEntry {
+                clock: 1,
+                json: json.clone(),
+            };
+            (wiredb::yrs::ClientID::new(id), entry)
+        })
+        .collect();
+    Message::binary(encode_awareness(&AwarenessUpdate { clients }))
+}
+
+#[tokio::test]
+async fn one_connection_cannot_flood_the_awareness_and_make_a_room_unjoinable() {
+    let server = start_our_server().await;
+    let url = format!("{}/aware", server.url());
+    let bystander = client(&url).await;
+
+    let mut flooder = raw(&url).await;
+    flooder.send(awareness(1_000, 300, 100)).await.unwrap();
+    let (code, reason) = close_frame(&mut flooder).await.expect("a close frame");
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("more than 256 states"), "{reason}");
+
+    let mut bloater = raw(&url).await;
+    bloater.send(awareness(5_000, 1, 64 * 1024)).await.unwrap();
+    let (code, reason) = close_frame(&mut bloater).await.expect("a close frame");
+    assert_eq!(code, 1008, "{reason}");
+    assert!(
+        reason.contains("exceeds the limit of 8192 bytes"),
+        "{reason}"
+    );
+
+    // Nothing of the refused messages is in the room: a newcomer joins and sees only
+    // the bystander's state.
+    bystander.set_local_awareness(r#"{"user":"bystander"}"#);
+    let newcomer = client(&url).await;
+    eventually("the newcomer sees the bystander", || {
+        newcomer
+            .awareness_states()
+            .iter()
+            .any(|(_, s)| s.contains("bystander"))
+    })
+    .await;
+    assert!(
+        newcomer.awareness_states().len() <= 2,
+        "{:?}",
+        newcomer.awareness_states()
+    );
+    server.shutdown().await.unwrap();
+}
