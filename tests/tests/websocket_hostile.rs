@@ -202,3 +202,28 @@ async fn one_connection_cannot_flood_the_awareness_and_make_a_room_unjoinable() 
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn silent_connections_time_out_and_cannot_exceed_the_cap() {
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+    let config = wire_websocket::ServerConfig::default()
+        .header_read_timeout(Duration::from_millis(300))
+        .max_connections(20);
+    let server = wiredb_tests::start_our_server_with(config).await;
+    let addr = server.local_addr();
+    let mut silent = Vec::new();
+    for _ in 0..30 {
+        silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // Every one ends: those over the cap at once, the rest at the header timeout.
+    for (n, tcp) in silent.iter_mut().enumerate() {
+        let mut rest = Vec::new();
+        let ended = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut rest)).await;
+        assert!(ended.is_ok(), "silent connection {n} still open after 10 s");
+    }
+    // Real clients get in once the silent ones are gone.
+    let alice = client(&format!("{}/after", server.url())).await;
+    push_text(alice.doc(), "in");
+    server.shutdown().await.unwrap();
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use wire_file::AsyncFileServer;
-use wire_websocket::AsyncWebSocketServer;
+use wire_websocket::{AsyncWebSocketServer, ServerConfig};
 
 use crate::CliError;
 
@@ -27,6 +27,11 @@ pub(crate) struct ServeArgs {
     /// more help when rooms are large and busy.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Connections served at once; over it, a new connection is closed at once.
+    /// Default: three quarters of the open-files limit (raised to its hard limit at
+    /// start), at most 8192.
+    #[arg(long)]
+    max_connections: Option<usize>,
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
@@ -39,11 +44,17 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     // in which SIGINT/SIGTERM still have their default action, killing the process
     // without a flush and with a signal exit status instead of 0.
     let stop = StopSignals::install()?;
+    let open_files = raise_open_files_limit();
+    let cap = args
+        .max_connections
+        .unwrap_or_else(|| connection_cap(open_files));
+    let config = ServerConfig::default().max_connections(cap);
+    let builder = AsyncWebSocketServer::builder().config(config);
     let server = if args.memory {
-        AsyncWebSocketServer::new()
+        builder.build()
     } else {
         prepare_dir(&args.dir)?;
-        AsyncWebSocketServer::with_hooks(AsyncFileServer::new(&args.dir))
+        builder.hooks(AsyncFileServer::new(&args.dir)).build()
     };
     let running = server.start(&args.host, args.port).await?;
     let storage = if args.memory {
@@ -63,6 +74,41 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     running.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft open-files limit to the hard one, as nginx and Go's runtime do: the
+/// usual soft limit of 1024 would let a thousand idle sockets lock every real client
+/// out. Returns the limit in force (logged), `None` if it cannot be read.
+fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    if limit.current != limit.maximum {
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => {}
+            Err(error) => {
+                tracing::warn!(%error, soft = ?limit.current, "cannot raise the open-files limit")
+            }
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    tracing::info!(open_files_limit = ?now, was = ?limit.current, "open-files limit");
+    now
+}
+
+/// Connections served at once: three quarters of the open-files limit (the rest for
+/// room files, the listener and logs), and never above the library's default.
+fn connection_cap(open_files: Option<u64>) -> usize {
+    let default = ServerConfig::default().max_connections;
+    match open_files {
+        Some(limit) => usize::try_from(limit / 4 * 3)
+            .unwrap_or(default)
+            .clamp(16, default),
+        None => default,
+    }
 }
 
 /// Creates the directory and checks that files can be created in it, so that an

@@ -750,3 +750,51 @@ async fn dump_reads_a_room_of_python_wiredbs_server() {
     dump_a_foreign_room(&url, |args| Peer::python("py_client.py", &args)).await;
     drop(server);
 }
+
+/// A server started under the usual soft limit of open files raises it to the hard
+/// limit and says so: a thousand idle sockets must not lock real clients out.
+#[tokio::test]
+async fn serve_raises_its_open_files_limit_and_logs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hard = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .unwrap();
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_owned();
+    let script = "ulimit -Sn 256 && exec \"$0\" serve --port 0 --memory";
+    let mut child = tokio::process::Command::new("sh")
+        .args(["-c", script, WIREDB])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(PATIENCE, stdout.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(line.contains("wiredb serving on"), "{line}");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let logged = stderr
+        .lines()
+        .find(|l| l.contains("open-files limit"))
+        .unwrap_or_else(|| panic!("no open-files line: {stderr}"));
+    assert!(logged.contains("was=Some(256)"), "{logged}");
+    if hard != "unlimited" {
+        assert!(
+            logged.contains(&format!("open_files_limit=Some({hard})")),
+            "{logged}"
+        );
+    }
+}

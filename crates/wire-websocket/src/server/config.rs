@@ -1,5 +1,7 @@
 //! [`ServerConfig`]: the settings of an [`AsyncWebSocketServer`](crate::AsyncWebSocketServer).
 
+use std::time::Duration;
+
 use wiredb::ManagerConfig;
 
 use crate::keepalive::KeepAlive;
@@ -21,6 +23,13 @@ pub struct ServerConfig {
     /// Bytes of outgoing frames gathered before a write (default 8 KiB): a burst is
     /// written in few system calls, and an idle connection holds no large buffer.
     pub write_buffer_size: usize,
+    /// How long a new connection has to send its whole HTTP request head (default
+    /// 10 s); a socket that sends nothing is dropped then, not held for ever.
+    pub header_read_timeout: Duration,
+    /// Connections served at once, upgraded or still in their request (default
+    /// 8192); a connection over it is closed as soon as it is accepted. Keep it
+    /// under the process's open-files limit, with room for the rooms' files.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +39,8 @@ impl Default for ServerConfig {
             keepalive: Some(KeepAlive::default()),
             read_buffer_size: 512,
             write_buffer_size: 8 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 8192,
         }
     }
 }
@@ -57,6 +68,18 @@ impl ServerConfig {
     /// Sets [`ServerConfig::read_buffer_size`].
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes;
+        self
+    }
+
+    /// Sets [`ServerConfig::header_read_timeout`].
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ServerConfig::max_connections`].
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
         self
     }
 

@@ -11,6 +11,7 @@
 //! | `connect.rs` | the connect hook: [`ConnectHook`], [`ConnectRequest`], [`Access`] |
 //! | `upgrade/` | the RFC 6455 opening handshake |
 
+mod accept;
 mod config;
 mod connect;
 mod extract;
@@ -19,7 +20,6 @@ mod shutdown;
 mod upgrade;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -27,7 +27,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum::serve::ListenerExt;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_tungstenite::WebSocketStream;
@@ -45,7 +44,7 @@ pub use shutdown::GracefulShutdown;
 
 use crate::channel::ServerChannel;
 use crate::error::{Error, Result};
-use crate::socket::{no_delay, tracked, websocket_config};
+use crate::socket::{tracked, websocket_config};
 
 struct Shared {
     manager: RoomManager,
@@ -283,27 +282,32 @@ impl AsyncWebSocketServer {
 
     /// Serves on `listener` until `shutdown` completes (or [`Self::shutdown`] is
     /// called), then shuts down gracefully (see [`Self::shutdown`]).
+    ///
+    /// Connections are bounded as [`ServerConfig::header_read_timeout`] and
+    /// [`ServerConfig::max_connections`] say (an app embedding the routes in its own
+    /// `axum::serve` sets its own bounds, or runs behind a proxy that does).
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let app = self
-            .routes::<()>("")
-            .into_make_service_with_connect_info::<SocketAddr>();
         let stop = self.shared.shutdown.clone();
-        let listener = listener.tap_io(|tcp| no_delay(tcp));
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    () = shutdown => {}
-                    () = stop.cancelled() => {}
-                }
-                // Whichever fired: requests still in a connect hook answer 503 now
-                // (axum's graceful shutdown waits for them), and new ones too.
-                stop.cancel();
-            })
-            .await;
+        let accepting = accept::run(
+            listener,
+            self.routes::<()>(""),
+            self.shared.clone(),
+            stop.clone(),
+        );
+        let signal = async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = stop.cancelled() => {}
+            }
+            // Whichever fired: requests still in a connect hook answer 503 now, and
+            // new ones too.
+            stop.cancel();
+        };
+        let ((), served) = tokio::join!(signal, accepting);
         let closed = self.shutdown().await;
         // The rooms' close is the one that may have lost data: reported first.
         closed.and(served.map_err(|source| Error::Serve { source }))
