@@ -227,3 +227,71 @@ async fn silent_connections_time_out_and_cannot_exceed_the_cap() {
     push_text(alice.doc(), "in");
     server.shutdown().await.unwrap();
 }
+
+/// The text a room's file holds, read back without the server.
+fn file_text(dir: &std::path::Path, room: &str) -> String {
+    let bytes = std::fs::read(wire_file::room_path(dir, room)).unwrap_or_default();
+    if bytes.is_empty() {
+        return String::new();
+    }
+    let parsed = wire_file::parse_log(&bytes).unwrap();
+    let doc = wire_file::replay(&parsed.records).unwrap();
+    text_of(&doc)
+}
+
+#[tokio::test]
+async fn the_last_edit_before_a_close_is_in_the_file_both_ways_round() {
+    for run in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        // The client closes, then the server shuts down at once: the client's
+        // close returns only once the server has read (and applied) what came before.
+        let server = AsyncWebSocketServer::with_hooks(wire_file::AsyncFileServer::new(dir.path()))
+            .start("127.0.0.1", 0)
+            .await
+            .unwrap();
+        let alice = client(&format!("{}/doc", server.url())).await;
+        push_text(alice.doc(), "last words");
+        alice.close().await.unwrap();
+        server.shutdown().await.unwrap();
+        assert_eq!(
+            file_text(dir.path(), "doc"),
+            "last words",
+            "run {run}, client closing"
+        );
+
+        // The server shuts down with an edit on its way in: it reads what the peer
+        // sent before its close frame, and the file has it.
+        let server = AsyncWebSocketServer::with_hooks(wire_file::AsyncFileServer::new(dir.path()))
+            .start("127.0.0.1", 0)
+            .await
+            .unwrap();
+        let url = format!("{}/doc", server.url());
+        let observer = client(&url).await;
+        let mut raw_peer = raw(&url).await;
+        let update = {
+            let doc = wiredb::yrs::Doc::with_client_id(1_000 + run);
+            push_text(&doc, " and more");
+            use wiredb::yrs::{ReadTxn, Transact};
+            doc.transact()
+                .encode_state_as_update_v1(&StateVector::default())
+        };
+        let room = server.server().manager().room("doc").unwrap();
+        eventually("both peers joined", || room.peer_count() == 2).await;
+        drop(room);
+        raw_peer
+            .send(Message::binary(wiredb::protocol::encode_update(&update)))
+            .await
+            .unwrap();
+        // Reads as a real client does, so that it answers the server's close.
+        let answering = tokio::spawn(async move { close_frame(&mut raw_peer).await });
+        server.shutdown().await.unwrap();
+        let (code, _) = answering.await.unwrap().expect("a close frame");
+        assert_eq!(code, 1001, "going away");
+        let text = file_text(dir.path(), "doc");
+        assert!(
+            text.contains("and more"),
+            "run {run}, server closing: {text:?}"
+        );
+        drop(observer);
+    }
+}

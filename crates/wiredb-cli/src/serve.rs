@@ -44,7 +44,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     // in which SIGINT/SIGTERM still have their default action, killing the process
     // without a flush and with a signal exit status instead of 0.
     let stop = StopSignals::install()?;
-    let open_files = raise_open_files_limit();
+    let (open_files, was) = raise_open_files_limit();
     let cap = args
         .max_connections
         .unwrap_or_else(|| connection_cap(open_files));
@@ -68,6 +68,8 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         running.url()
     ))?;
     tracing::info!(url = %running.url(), %storage, "serving");
+    // Logged once serving, so that a failure to start stays one error line.
+    tracing::info!(open_files_limit = ?open_files, was = ?was, max_connections = cap, "open-files limit");
 
     let signal = stop.wait().await;
     tracing::info!(signal, "shutting down: closing rooms, flushing files");
@@ -78,8 +80,8 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
 
 /// Raises the soft open-files limit to the hard one, as nginx and Go's runtime do: the
 /// usual soft limit of 1024 would let a thousand idle sockets lock every real client
-/// out. Returns the limit in force (logged), `None` if it cannot be read.
-fn raise_open_files_limit() -> Option<u64> {
+/// out. Returns the limit in force and the one before (`None`: unlimited).
+fn raise_open_files_limit() -> (Option<u64>, Option<u64>) {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     let raised = rustix::process::Rlimit {
@@ -94,9 +96,7 @@ fn raise_open_files_limit() -> Option<u64> {
             }
         }
     }
-    let now = getrlimit(Resource::Nofile).current;
-    tracing::info!(open_files_limit = ?now, was = ?limit.current, "open-files limit");
-    now
+    (getrlimit(Resource::Nofile).current, limit.current)
 }
 
 /// Connections served at once: three quarters of the open-files limit (the rest for

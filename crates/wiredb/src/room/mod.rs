@@ -126,6 +126,9 @@ struct RoomInner {
     config: RoomConfig,
     cancel: CancellationToken,
     tasks: TaskTracker,
+    /// One token per peer being served, closing handshake included: a room is closed
+    /// (and its hooks flush) only once every peer's last frames are applied.
+    serving: TaskTracker,
 }
 
 /// A shared document and the peers editing it. Cheap to clone: clones are handles to
@@ -207,6 +210,7 @@ impl Room {
                 config,
                 cancel: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                serving: TaskTracker::new(),
             }),
         }
     }
@@ -262,10 +266,13 @@ impl Room {
         self.inner.tasks.spawn(task)
     }
 
-    /// Closes the room: every peer is disconnected ("going away"), then background
-    /// tasks are awaited. Idempotent.
+    /// Closes the room: every peer is disconnected ("going away", and what it sent
+    /// before it saw the close is still applied), then background tasks are awaited.
+    /// Idempotent.
     pub async fn close(&self) {
         self.inner.cancel.cancel();
+        self.inner.serving.close();
+        self.inner.serving.wait().await;
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }
@@ -300,6 +307,7 @@ impl Room {
         channel: Arc<C>,
         options: PeerOptions,
     ) -> Result<()> {
+        let _serving = self.inner.serving.token();
         let origin = unique_origin("peer");
         let mut connection = Connection::server(origin.clone());
         connection.set_read_only(options.read_only);
