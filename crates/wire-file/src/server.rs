@@ -15,6 +15,12 @@ use wiredb::{BoxFuture, Room, RoomClients, RoomHooks};
 use crate::blocking::blocking;
 use crate::{AsyncFileClient, Error, FileClientConfig, naming};
 
+/// The file client of an open room, and whether opening it created the file.
+struct RoomFile {
+    client: AsyncFileClient,
+    created: bool,
+}
+
 /// Room hooks that keep every room of a server in `{dir}/{encoded id}_updates.y`.
 ///
 /// ```
@@ -45,7 +51,7 @@ pub struct AsyncFileServer {
     /// The options of every room's file client.
     config: FileClientConfig,
     /// The file client of every open room.
-    clients: RoomClients<AsyncFileClient>,
+    clients: RoomClients<RoomFile>,
 }
 
 impl std::fmt::Debug for AsyncFileServer {
@@ -103,13 +109,17 @@ impl AsyncFileServer {
 
     /// The statistics of room `id`'s file client, while the room is open.
     pub fn stats(&self, id: &str) -> Option<crate::FileStats> {
-        self.clients.with(id, AsyncFileClient::stats)
+        self.clients.with(id, |file| file.client.stats())
     }
 
     async fn open_room(&self, room: &Room) -> Result<(), Error> {
         let dir = self.dir.clone();
         blocking("create dir", move || crate::create_dir_durably(&dir)).await??;
         let path = self.path_for(room.id());
+        let existed = {
+            let path = path.clone();
+            blocking("stat", move || path.exists()).await?
+        };
         let client = AsyncFileClient::builder(&path)
             .doc(room.doc().clone())
             .config(self.config.clone())
@@ -118,15 +128,31 @@ impl AsyncFileServer {
         tracing::debug!(room = room.id(), path = %path.display(), "room loaded from file");
         // Nothing to replace: were the previous room of this id still open, the
         // file lock would have failed above.
-        self.clients.attach(room, client);
+        self.clients.attach(
+            room,
+            RoomFile {
+                client,
+                created: !existed,
+            },
+        );
         Ok(())
     }
 
     async fn close_room(&self, room: &Room) -> Result<(), Error> {
-        match self.clients.detach(room) {
-            Some(client) => client.close().await,
-            None => Ok(()), // its open failed: nothing to flush
+        let Some(RoomFile { client, created }) = self.clients.detach(room) else {
+            return Ok(()); // its open failed: nothing to flush
+        };
+        client.close().await?;
+        let stats = client.stats();
+        if created && stats.records_appended == 0 && stats.records == 0 {
+            // Joined and left without an edit: a file holding only the header would
+            // be all the visit left behind (a crawler of 2000 ids, 2000 files).
+            let path = client.path().to_path_buf();
+            blocking("remove empty file", move || std::fs::remove_file(&path))
+                .await?
+                .map_err(|e| Error::io(client.path(), e))?;
         }
+        Ok(())
     }
 }
 

@@ -231,3 +231,32 @@ async fn a_foreign_file_keeps_its_room_closed_and_is_left_untouched() {
     server.shutdown().await.unwrap();
     assert_eq!(file_text(Path::new(&files.path_for("new"))), "fine");
 }
+
+#[tokio::test]
+async fn joining_and_leaving_without_an_edit_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = Arc::new(AsyncFileServer::new(dir.path()));
+    let manager = server(&files);
+    for n in 0..50 {
+        let visitor = connect(&manager, &format!("crawled-{n}")).await;
+        visitor.close().await.unwrap();
+    }
+    let writer = connect(&manager, "kept").await;
+    push_text(writer.doc(), "an edit");
+    writer.close().await.unwrap();
+    manager.shutdown().await.unwrap();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, [wire_file::room_file_name("kept")]);
+
+    // A file that was there before is never removed, even with nothing in it.
+    let empty = files.path_for("empty-but-there");
+    std::fs::write(&empty, wire_file::encode_header()).unwrap();
+    let manager = server(&files);
+    let visitor = connect(&manager, "empty-but-there").await;
+    visitor.close().await.unwrap();
+    manager.shutdown().await.unwrap();
+    assert!(empty.exists());
+}

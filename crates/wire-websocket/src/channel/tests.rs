@@ -207,3 +207,27 @@ fn close_codes_follow_rfc_6455() {
     assert_eq!(close_code(CloseKind::TooBig), 1009);
     assert_eq!(close_code(CloseKind::InternalError), 1011);
 }
+
+/// The documented timings, default keepalive: a peer that sent one message and then
+/// nothing (and answers no ping) gets its ping 30 s after that message and is dropped
+/// 30 s later, not an interval later each (its bytes were once counted twice).
+#[tokio::test(start_paused = true)]
+async fn a_silent_peer_is_pinged_at_30_s_and_dropped_at_60_s() {
+    let (channel, mut peer) = pair(Some(KeepAlive::default()), 64 * 1024).await;
+    peer.send(Message::binary(vec![1u8, 2])).await.unwrap();
+    let started = tokio::time::Instant::now();
+    assert!(channel.recv().await.unwrap().is_ok());
+    // The peer reads nothing from now on, so it never answers the ping.
+    let ended = channel.recv().await;
+    assert!(matches!(ended, Some(Err(_))), "{ended:?}");
+    let after = started.elapsed();
+    assert!(
+        after >= 60 * SECOND && after < 61 * SECOND,
+        "dropped after {after:?}"
+    );
+    // The ping went out at 30 s: it is the first thing in the peer's stream.
+    match peer.next().await {
+        Some(Ok(Message::Ping(_))) => {}
+        other => panic!("expected the ping first, got {other:?}"),
+    }
+}
