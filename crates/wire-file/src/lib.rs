@@ -92,6 +92,7 @@ mod client;
 mod durable_fs;
 mod error;
 mod format;
+mod load;
 mod log;
 mod merge;
 mod naming;

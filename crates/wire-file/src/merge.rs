@@ -120,11 +120,16 @@ pub fn document_state(
     records: impl IntoIterator<Item = impl AsRef<[u8]>>,
 ) -> Result<(Vec<u8>, StateVector), Error> {
     let doc = replay(records)?;
-    let txn = doc.transact();
-    Ok((
-        txn.encode_state_as_update_v1(&StateVector::default()),
-        txn.state_vector(),
-    ))
+    // Guarded like the replay: yrs encodes pending structs here, and some it has
+    // accepted it cannot encode back (found by fuzzing).
+    let mut at = 0;
+    guarded(&mut at, |_| {
+        let txn = doc.transact();
+        Ok((
+            txn.encode_state_as_update_v1(&StateVector::default()),
+            txn.state_vector(),
+        ))
+    })
 }
 
 /// The document the records build, applied in order, one transaction each, as
@@ -256,5 +261,20 @@ mod tests {
         let good = Update::new().encode_v1();
         let err = squashed_state([&good[..], &good[..], &[0xff, 0xff][..]]).unwrap_err();
         assert!(matches!(err, Error::Decode { index: 2, .. }), "{err:?}");
+    }
+
+    /// Found by fuzzing (`fuzz/corpus/update_log/yrs-pending-that-does-not-encode`):
+    /// records yrs replays, into pending structs it then cannot encode. A clear
+    /// error, not a panic in the task opening the room.
+    #[test]
+    fn a_log_whose_state_yrs_cannot_encode_is_an_error() {
+        let file: [u8; 54] = [
+            48, 46, 48, 46, 49, 0, 22, 1, 1, 36, 199, 252, 252, 132, 241, 10, 2, 6, 1, 0, 0, 0, 0,
+            0, 0, 56, 32, 119, 111, 50, 108, 100, 0, 21, 1, 1, 199, 252, 132, 241, 107, 1, 119, 1,
+            118, 0, 10, 0, 1, 199, 252, 132, 241, 10,
+        ];
+        let parsed = crate::parse_log(&file).unwrap();
+        let err = document_state(&parsed.records).unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     }
 }

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use yrs::sync::awareness::{Awareness, AwarenessUpdate, AwarenessUpdateSummary};
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
 use yrs::{ClientID, Origin, ReadTxn, StateVector, Transact, Update};
 
 use crate::error::{ProtocolError as Error, Result};
@@ -278,7 +279,7 @@ impl Connection {
     ) -> Result<Option<Bytes>> {
         match message {
             Message::Sync(SyncMessage::SyncStep1(remote)) => {
-                return Ok(Some(answer_sync_step1(awareness, &remote)));
+                return Ok(Some(answer_sync_step1(awareness, &remote)?));
             }
             Message::Sync(SyncMessage::SyncStep2(update)) => {
                 self.incoming_update(awareness, update, events)?;
@@ -354,7 +355,7 @@ impl Connection {
         // Decode before holding, so that a held update is known to be well formed and
         // a bad one is reported now, to the peer that sent it.
         check_count("update", &update, UPDATE_CLIENT_MIN)?;
-        let decoded = without_panics("decoding an update", || Ok(Update::decode_v1(&update)?))?;
+        let decoded = decode_update(&update)?;
         if decoded.is_empty() {
             // An empty SyncStep2 (the peer had nothing we lack) changes nothing.
             return Ok(());
@@ -373,16 +374,36 @@ impl Connection {
         let held = std::mem::take(&mut self.held);
         let count = held.len();
         for update in held {
-            let decoded = without_panics("decoding an update", || Ok(Update::decode_v1(&update)?))?;
+            let decoded = decode_update(&update)?;
             apply(awareness, decoded, &self.origin)?;
         }
         Ok(count)
     }
 }
 
-fn answer_sync_step1(awareness: &Awareness, remote: &StateVector) -> Bytes {
-    let diff = awareness.doc().transact().encode_state_as_update_v1(remote);
-    encode_sync_step2(&diff)
+fn answer_sync_step1(awareness: &Awareness, remote: &StateVector) -> Result<Bytes> {
+    // Guarded too: yrs encodes the doc's pending updates here, and one it cannot
+    // encode back would otherwise panic the reader of whoever asked.
+    let diff = without_panics("encoding the document", || {
+        Ok(awareness.doc().transact().encode_state_as_update_v1(remote))
+    })?;
+    Ok(encode_sync_step2(&diff))
+}
+
+/// Decodes a peer's update, refusing one that yrs decodes but cannot encode back
+/// into something it decodes. Applied, such an update (found by fuzzing) stays in the
+/// document's pending structs, and every later SyncStep1 answer, for every peer,
+/// panics: the room could not be joined any more, and its file could not be loaded.
+fn decode_update(update: &[u8]) -> Result<Update> {
+    without_panics("decoding an update", || {
+        let decoded = Update::decode_v1(update)?;
+        if Update::decode_v1(&decoded.encode_v1()).is_err() {
+            return Err(Error::InvalidUpdate(
+                "the update does not survive re-encoding (it would corrupt the document)".into(),
+            ));
+        }
+        Ok(decoded)
+    })
 }
 
 fn apply(awareness: &Awareness, update: Update, origin: &Origin) -> Result<()> {

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use yrs::sync::Awareness;
-use yrs::{ClientID, Doc, GetString, Origin, ReadTxn, Text, Transact};
+use yrs::{ClientID, Doc, GetString, Origin, ReadTxn, StateVector, Text, Transact};
 
 use super::*;
 use crate::ProtocolError as Error;
@@ -323,4 +323,24 @@ fn awareness_over_the_limits_is_refused_whole_before_it_is_applied() {
         "{err:?}"
     );
     assert!(awareness.meta(ClientID::new(12)).is_none());
+}
+
+/// Found by fuzzing (`fuzz/corpus/connection/yrs-update-that-does-not-reencode`): an
+/// update yrs decodes and applies, but whose pending structs it cannot encode back.
+/// Applied, it made every later SyncStep1 answer panic: the room unjoinable.
+#[test]
+fn an_update_that_does_not_survive_reencoding_is_refused_and_the_doc_stays_usable() {
+    let frame = [
+        0u8, 2, 22, 1, 1, 199, 252, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0,
+    ];
+    let mut awareness = Awareness::new(Doc::new());
+    let mut server = Connection::server(1u64);
+    let err = server.receive(&mut awareness, &frame).unwrap_err();
+    assert!(
+        matches!(err, ProtocolError::InvalidUpdate(ref m) if m.contains("re-encoding")),
+        "{err:?}"
+    );
+    let step1 = crate::encode_sync_step1(&StateVector::default());
+    let answer = server.receive(&mut awareness, &step1).unwrap();
+    assert_eq!(answer.replies.len(), 1);
 }

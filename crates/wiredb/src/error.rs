@@ -50,6 +50,13 @@ pub enum Error {
     #[error("channel closed")]
     ChannelClosed,
 
+    /// The room's storage could not write an edit (a full disk, a permission): the
+    /// room refuses edits and closes its peers until it is reopened. The edit that
+    /// failed was not relayed; its author still has it and sends it again on
+    /// reconnect.
+    #[error("storage failed, edits refused until the room reopens: {0}")]
+    StorageFailed(String),
+
     /// The room (or the whole server) is shutting down.
     #[error("room is closing")]
     RoomClosing,

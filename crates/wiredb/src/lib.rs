@@ -67,7 +67,7 @@ pub use lock::lock_unpoisoned;
 pub use manager::{BoxFuture, ManagerConfig, RoomHooks, RoomLease, RoomManager};
 pub use origin::unique_origin;
 pub use provider::{Provider, ProviderConfig, SharedAwareness, SyncState};
-pub use room::{PeerOptions, Room, RoomConfig};
+pub use room::{PeerOptions, Room, RoomConfig, UpdateSink};
 pub use room_clients::RoomClients;
 pub use wiredb_protocol as protocol;
 pub use yrs;

@@ -32,18 +32,20 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use wiredb::MemoryChannel;
-use wiredb::yrs::{Doc, StateVector};
+use wiredb::yrs::Doc;
 use wiredb::{Provider, SyncState};
 
 pub use builder::FileClientBuilder;
 pub use config::FileClientConfig;
 pub use writer::FileStats;
+pub(crate) use writer::squash_log;
 
 use batch::{Batch, Timing};
 use writer::{Job, Writer};
 
 use crate::blocking::blocking;
-use crate::{Durability, Error, SquashStats, UpdateLog, merge};
+use crate::load::load;
+use crate::{Error, SquashStats};
 
 /// A document kept in an update-log file: the file is replayed into the
 /// document when the client opens, and every later change of the document is
@@ -113,19 +115,6 @@ impl std::fmt::Debug for AsyncFileClient {
             .field("stats", &*self.stats.borrow())
             .finish()
     }
-}
-
-/// What opening a log produced, on the blocking pool.
-struct Loaded {
-    log: UpdateLog,
-    /// The file's content as one update (garbage-collected).
-    content: Vec<u8>,
-    /// The file's state vector.
-    state: StateVector,
-    /// Records found at open.
-    records: usize,
-    /// Whether the file was squashed on open.
-    squashed: bool,
 }
 
 impl AsyncFileClient {
@@ -446,29 +435,4 @@ async fn shut_down(
         Err(error) if matches!(error.root(), wiredb::Error::ChannelClosed) => Ok(()),
         Err(error) => Err(error.into()),
     }
-}
-
-/// Opens the log, squashes it if asked, and merges its records into the
-/// content to load. Blocking.
-fn load(path: &Path, durability: Durability, squash: bool) -> Result<Loaded, Error> {
-    // Decoded before the log repairs anything: a file yrs refuses is left as
-    // it is, torn tail included.
-    let (mut log, records, (content, state)) =
-        UpdateLog::open_checked(path, durability, |records| {
-            merge::document_state(records).map_err(|e| e.at_path(path))
-        })?;
-    let count = records.len();
-    drop(records);
-    // One record is squashed already (Python rewrites it anyway).
-    let squashed = squash && count > 1;
-    if squashed {
-        log.squash(&content)?;
-    }
-    Ok(Loaded {
-        log,
-        content,
-        state,
-        records: count,
-        squashed,
-    })
 }

@@ -276,6 +276,23 @@ impl UpdateLog {
         })
     }
 
+    /// A second handle on the file, to sync it without holding the log: a group
+    /// commit syncs while appends go on. It names the file open now: a squash
+    /// replaces the file, and the handle then syncs the old one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the handle cannot be made.
+    pub fn sync_handle(&self) -> Result<File, Error> {
+        self.file.try_clone().map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Sets how later appends are made durable (a group commit appends with
+    /// [`Durability::None`] and syncs through a [`sync_handle`](Self::sync_handle)).
+    pub fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
+    }
+
     /// Forces everything appended so far onto stable storage, whatever the
     /// log's [`Durability`]: call it on shutdown when appending with
     /// [`Durability::None`] or [`Durability::Flush`].

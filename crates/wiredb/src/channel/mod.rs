@@ -79,6 +79,8 @@ impl CloseReason {
             ) => CloseKind::PolicyViolation,
             e if e.permission_denied().is_some() => CloseKind::PolicyViolation,
             Error::RoomClosing => CloseKind::GoingAway,
+            // 1011: y-websocket clients reconnect (with their edits) after it.
+            Error::StorageFailed(_) => CloseKind::InternalError,
             e if e.is_peer_fault() => CloseKind::ProtocolError,
             Error::ChannelClosed => CloseKind::Normal,
             _ => CloseKind::InternalError,

@@ -8,6 +8,7 @@
 
 mod fanout;
 mod queue;
+mod write_ahead;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -24,6 +25,8 @@ use crate::origin::unique_origin;
 use crate::protocol::{AwarenessLimits, Connection, Event, encode_awareness, encode_update};
 use fanout::{PeerSlot, Peers};
 use queue::PeerQueue;
+pub use write_ahead::UpdateSink;
+use write_ahead::{SharedWriteAhead, Verdict};
 
 /// Settings of a room.
 ///
@@ -123,6 +126,7 @@ struct RoomInner {
     doc: Doc,
     awareness: Mutex<Awareness>,
     peers: Arc<Peers>,
+    write_ahead: SharedWriteAhead,
     config: RoomConfig,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -181,10 +185,26 @@ impl Room {
     /// A room over an existing document.
     pub fn with_doc(id: impl Into<String>, doc: Doc, config: RoomConfig) -> Self {
         let peers = Arc::new(Peers::default());
+        let write_ahead = SharedWriteAhead::default();
+        let cancel = CancellationToken::new();
         let updates = peers.clone();
+        let (written, stop) = (write_ahead.clone(), cancel.clone());
         doc.transact_mut()
             .observe_update_v1("wiredb-room", move |txn, event| {
-                updates.broadcast(&encode_update(&event.update), txn.origin());
+                match written.write(&event.update) {
+                    Verdict::Relay => {
+                        updates.broadcast(&encode_update(&event.update), txn.origin())
+                    }
+                    Verdict::Withhold { stop: true } => {
+                        tracing::error!(
+                            error = written.failure().unwrap_or_default(),
+                            "room storage failed: edits are refused until the room reopens"
+                        );
+                        // Every peer is kicked (and told why): the room closes.
+                        stop.cancel();
+                    }
+                    Verdict::Withhold { stop: false } => {}
+                }
             });
         let mut awareness = Awareness::new(doc.clone());
         let states = peers.clone();
@@ -207,8 +227,9 @@ impl Room {
                 doc,
                 awareness: Mutex::new(awareness),
                 peers,
+                write_ahead,
                 config,
-                cancel: CancellationToken::new(),
+                cancel,
                 tasks: TaskTracker::new(),
                 serving: TaskTracker::new(),
             }),
@@ -236,6 +257,26 @@ impl Room {
         // A panic while the lock was held leaves the awareness usable (its state is a
         // map of independent entries), so a poisoned lock is recovered, not fatal.
         crate::lock_unpoisoned(&self.inner.awareness)
+    }
+
+    /// Writes every later update of the room to `sink` before it is relayed (see
+    /// [`UpdateSink`]). For a persistence hook's `on_open`, once it has loaded the
+    /// stored state into [`Room::doc`] (what was loaded is not written again). One
+    /// sink per room: false if the room has one already.
+    pub fn write_ahead_to(&self, sink: Arc<dyn UpdateSink>) -> bool {
+        self.inner.write_ahead.install(sink)
+    }
+
+    /// Why the room's [`UpdateSink`] failed, once it has: the room then refuses
+    /// every edit and closes its peers until it is reopened.
+    pub fn storage_failure(&self) -> Option<&str> {
+        self.inner.write_ahead.failure()
+    }
+
+    /// The error a peer is closed with once storage has failed.
+    fn storage_error(&self) -> Option<Error> {
+        self.storage_failure()
+            .map(|reason| Error::StorageFailed(reason.to_owned()))
     }
 
     /// Number of peers being served right now.
@@ -308,6 +349,13 @@ impl Room {
         options: PeerOptions,
     ) -> Result<()> {
         let _serving = self.inner.serving.token();
+        // A room whose storage failed answers nobody: its doc may hold an edit that
+        // was never written.
+        if let Some(error) = self.storage_error() {
+            let refused = Err(error);
+            let _ = channel.close(CloseReason::for_result(&refused)).await;
+            return refused;
+        }
         let origin = unique_origin("peer");
         let mut connection = Connection::server(origin.clone());
         connection.set_read_only(options.read_only);
@@ -355,7 +403,9 @@ impl Room {
         let mut awareness_ids = HashSet::new();
         let mut writer_done = false;
         let result = tokio::select! {
-            _ = kick.cancelled() => Err(if self.is_closing() {
+            _ = kick.cancelled() => Err(if let Some(error) = self.storage_error() {
+                error
+            } else if self.is_closing() {
                 Error::RoomClosing
             } else {
                 Error::SlowPeer {
@@ -380,7 +430,7 @@ impl Room {
         // Boxed: closing happens once, and its future would otherwise be reserved in
         // every peer's task for the connection's whole life.
         let _ = Box::pin(channel.close(CloseReason::for_result(&result))).await;
-        if matches!(result, Err(Error::RoomClosing)) {
+        if matches!(result, Err(Error::RoomClosing | Error::StorageFailed(_))) {
             // The closing handshake: what the peer sent before it saw our close is
             // still in flight, and an edit it has made is an edit the room's hooks
             // must persist. Read (and apply) until its close, within a bound.
@@ -396,6 +446,9 @@ impl Room {
         match &result {
             Ok(()) => tracing::debug!(room = %self.id(), peer = channel.id(), "peer left"),
             Err(Error::RoomClosing) => {}
+            Err(error @ Error::StorageFailed(_)) => {
+                tracing::info!(room = %self.id(), peer = channel.id(), %error, "peer closed: storage failed");
+            }
             Err(error) => {
                 tracing::warn!(room = %self.id(), peer = channel.id(), %error, "peer dropped")
             }

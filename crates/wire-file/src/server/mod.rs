@@ -2,22 +2,37 @@
 //!
 //! It is a set of [`RoomHooks`]: any server built on the core's
 //! [`RoomManager`](wiredb::RoomManager) (the WebSocket one, an in-memory one)
-//! gets persistence by handing it over. When a room opens, a file client is
-//! attached to the room's document ([`AsyncFileClient`] over
-//! `{dir}/{encoded id}_updates.y`, see [`crate::room_path`]); when it closes (its
-//! last peer left, or the server shuts down) the client is closed, which
-//! appends what `write_delay` still holds, squashes if asked, and syncs.
+//! gets persistence by handing it over. When a room opens, its file
+//! (`{dir}/{encoded id}_updates.y`, see [`crate::room_path`]) is loaded into the
+//! room's document and becomes the room's write-ahead [`UpdateSink`]: every
+//! update is appended (handed to the kernel) *before* the room relays it, so a
+//! process crash never loses an edit another client has seen. The file is synced
+//! by group commit (`sync_interval`); when the room closes (its last peer left, or
+//! the server shuts down) it is synced, squashed if asked, and unlocked.
+//!
+//! | file | job |
+//! |---|---|
+//! | `mod.rs` | [`AsyncFileServer`]: room hooks, one log per open room |
+//! | `room_log.rs` | the open room's log: the sink, group commit, the close |
+
+mod room_log;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use wiredb::{BoxFuture, Room, RoomClients, RoomHooks};
+use wiredb::yrs::updates::decoder::Decode;
+use wiredb::yrs::{Transact, Update};
+use wiredb::{BoxFuture, Room, RoomClients, RoomHooks, UpdateSink};
 
 use crate::blocking::blocking;
-use crate::{AsyncFileClient, Error, FileClientConfig, naming};
+use crate::load::load;
+use crate::{Error, FileClientConfig, FileStats, naming};
+use room_log::RoomLog;
 
-/// The file client of an open room, and whether opening it created the file.
+/// The log of an open room, where it is, and whether opening the room created it.
 struct RoomFile {
-    client: AsyncFileClient,
+    log: Arc<RoomLog>,
+    path: PathBuf,
     created: bool,
 }
 
@@ -50,7 +65,7 @@ pub struct AsyncFileServer {
     dir: PathBuf,
     /// The options of every room's file client.
     config: FileClientConfig,
-    /// The file client of every open room.
+    /// The log of every open room.
     clients: RoomClients<RoomFile>,
 }
 
@@ -107,31 +122,65 @@ impl AsyncFileServer {
         naming::path_for(&self.dir, id)
     }
 
-    /// The statistics of room `id`'s file client, while the room is open.
-    pub fn stats(&self, id: &str) -> Option<crate::FileStats> {
-        self.clients.with(id, |file| file.client.stats())
+    /// The statistics of room `id`'s file, while the room is open.
+    pub fn stats(&self, id: &str) -> Option<FileStats> {
+        self.clients.with(id, |file| file.log.stats())
     }
 
     async fn open_room(&self, room: &Room) -> Result<(), Error> {
         let dir = self.dir.clone();
         blocking("create dir", move || crate::create_dir_durably(&dir)).await??;
         let path = self.path_for(room.id());
-        let existed = {
-            let path = path.clone();
-            blocking("stat", move || path.exists()).await?
+        let (config, opened) = (self.config.clone(), path.clone());
+        let (loaded, existed) = blocking("load", move || {
+            let existed = opened.exists();
+            load(&opened, config.durability, config.squash_on_open).map(|l| (l, existed))
+        })
+        .await??;
+        // Loaded before the sink is installed: what came from the file is not
+        // written to it again. The update was decoded once already by `load`.
+        let content = Update::decode_v1(&loaded.content).map_err(|source| Error::Decode {
+            path: Some(path.clone()),
+            index: 0,
+            source,
+        })?;
+        room.doc()
+            .transact_mut()
+            .apply_update(content)
+            .map_err(|e| Error::InvalidContent {
+                path: Some(path.clone()),
+                reason: e.to_string(),
+            })?;
+        let stats = FileStats {
+            loaded_records: loaded.records,
+            squashes: u64::from(loaded.squashed),
+            records: loaded.log.record_count(),
+            file_len: loaded.log.len(),
+            ..FileStats::default()
         };
-        let client = AsyncFileClient::builder(&path)
-            .doc(room.doc().clone())
-            .config(self.config.clone())
-            .open()
-            .await?;
+        let log = Arc::new(RoomLog::new(
+            loaded.log,
+            stats,
+            self.config.durability,
+            self.config.sync_interval,
+        ));
+        room.write_ahead_to(log.clone() as Arc<dyn UpdateSink>);
+        if self.config.durability == crate::Durability::Fsync
+            && !self.config.sync_interval.is_zero()
+        {
+            room.spawn(
+                log.clone()
+                    .group_commit(self.config.sync_interval, room.closing()),
+            );
+        }
         tracing::debug!(room = room.id(), path = %path.display(), "room loaded from file");
         // Nothing to replace: were the previous room of this id still open, the
         // file lock would have failed above.
         self.clients.attach(
             room,
             RoomFile {
-                client,
+                log,
+                path,
                 created: !existed,
             },
         );
@@ -139,18 +188,18 @@ impl AsyncFileServer {
     }
 
     async fn close_room(&self, room: &Room) -> Result<(), Error> {
-        let Some(RoomFile { client, created }) = self.clients.detach(room) else {
+        let Some(RoomFile { log, path, created }) = self.clients.detach(room) else {
             return Ok(()); // its open failed: nothing to flush
         };
-        client.close().await?;
-        let stats = client.stats();
+        let stats = log.stats();
+        log.close(self.config.squash_on_close).await?;
         if created && stats.records_appended == 0 && stats.records == 0 {
             // Joined and left without an edit: a file holding only the header would
             // be all the visit left behind (a crawler of 2000 ids, 2000 files).
-            let path = client.path().to_path_buf();
-            blocking("remove empty file", move || std::fs::remove_file(&path))
+            let removed = path.clone();
+            blocking("remove empty file", move || std::fs::remove_file(&removed))
                 .await?
-                .map_err(|e| Error::io(client.path(), e))?;
+                .map_err(|e| Error::io(&path, e))?;
         }
         Ok(())
     }
