@@ -183,3 +183,71 @@ async fn shutdown_reports_the_rooms_whose_close_failed_and_closes_the_rest() {
     // Idempotent: nothing left to report.
     manager.shutdown().await.unwrap();
 }
+
+/// Records the order in which hooks open and close.
+struct Ordered {
+    name: &'static str,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    fail: bool,
+}
+
+impl RoomHooks for Ordered {
+    fn on_open<'a>(&'a self, _room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
+        Box::pin(async move {
+            self.log.lock().unwrap().push(format!("open {}", self.name));
+            if self.fail {
+                return Err(Error::hook("refused"));
+            }
+            Ok(())
+        })
+    }
+
+    fn on_close<'a>(&'a self, _room: &'a Room) -> BoxFuture<'a, wiredb::Result<()>> {
+        Box::pin(async move {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("close {}", self.name));
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn hooks_compose_as_a_tuple_in_order_and_undo_a_failed_open() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = |name, fail| Ordered {
+        name,
+        log: log.clone(),
+        fail,
+    };
+    let manager = RoomManager::new(
+        (hook("files", false), hook("upstream", false)),
+        ManagerConfig::default(),
+    );
+    let lease = manager.join("r").await.unwrap();
+    drop(lease);
+    manager.shutdown().await.unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "open files",
+            "open upstream",
+            "close upstream",
+            "close files"
+        ]
+    );
+
+    log.lock().unwrap().clear();
+    let manager = RoomManager::new(
+        (hook("a", false), hook("b", false), hook("c", true)),
+        ManagerConfig::default(),
+    );
+    assert!(manager.join("r").await.is_err());
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["open a", "open b", "open c", "close b", "close a"],
+        "the failed open undoes the ones before it, in reverse"
+    );
+    manager.shutdown().await.unwrap();
+}
