@@ -22,6 +22,18 @@ fn var_uint(mut n: u64, out: &mut Vec<u8>) {
     out.push(n as u8);
 }
 
+/// `prefix`, then a payload (its length first) declaring `count` entries and holding
+/// only `tail`.
+fn counted_frame(prefix: &[u8], count: u64, tail: &[u8]) -> Message {
+    let mut payload = Vec::new();
+    var_uint(count, &mut payload);
+    payload.extend_from_slice(tail);
+    let mut frame = prefix.to_vec();
+    var_uint(payload.len() as u64, &mut frame);
+    frame.extend_from_slice(&payload);
+    Message::binary(frame)
+}
+
 async fn raw(url: &str) -> RawSocket {
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
@@ -143,26 +155,21 @@ async fn declared_counts_the_bytes_cannot_hold_are_refused_before_decoding() {
     let bystander = client(&url).await;
 
     // SyncStep1 declaring 2^29 state-vector entries in 5 bytes.
-    let mut payload = Vec::new();
-    var_uint(1 << 29, &mut payload);
-    let mut frame = vec![0u8, 0];
-    var_uint(payload.len() as u64, &mut frame);
-    frame.extend_from_slice(&payload);
     let mut hostile = raw(&url).await;
-    hostile.send(Message::binary(frame)).await.unwrap();
+    hostile
+        .send(counted_frame(&[0, 0], 1 << 29, &[]))
+        .await
+        .unwrap();
     let (code, reason) = close_frame(&mut hostile).await.expect("a close frame");
     assert_eq!(code, 1002, "{reason}");
     assert!(reason.contains("declares 536870912 entries"), "{reason}");
 
     // An awareness update declaring 2^28 entries.
-    let mut payload = Vec::new();
-    var_uint(1 << 28, &mut payload);
-    payload.extend_from_slice(&[1, 1, 0]);
-    let mut frame = vec![1u8];
-    var_uint(payload.len() as u64, &mut frame);
-    frame.extend_from_slice(&payload);
     let mut hostile = raw(&url).await;
-    hostile.send(Message::binary(frame)).await.unwrap();
+    hostile
+        .send(counted_frame(&[1], 1 << 28, &[1, 1, 0]))
+        .await
+        .unwrap();
     let (code, reason) = close_frame(&mut hostile).await.expect("a close frame");
     assert_eq!(code, 1002, "{reason}");
     assert!(reason.contains("awareness update declares"), "{reason}");

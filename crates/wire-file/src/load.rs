@@ -6,7 +6,7 @@ use std::path::Path;
 
 use wiredb::yrs::StateVector;
 
-use crate::{Durability, Error, UpdateLog, merge};
+use crate::{Durability, Error, FileStats, UpdateLog, merge};
 
 /// What opening a log produced, on the blocking pool.
 pub(crate) struct Loaded {
@@ -44,4 +44,17 @@ pub(crate) fn load(path: &Path, durability: Durability, squash: bool) -> Result<
         records: count,
         squashed,
     })
+}
+
+impl Loaded {
+    /// What a client or a room knows of its file right after opening it.
+    pub(crate) fn stats(&self) -> FileStats {
+        FileStats {
+            loaded_records: self.records,
+            squashes: u64::from(self.squashed),
+            records: self.log.record_count(),
+            file_len: self.log.len(),
+            ..FileStats::default()
+        }
+    }
 }

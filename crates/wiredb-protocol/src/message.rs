@@ -209,15 +209,22 @@ mod tests {
         out.push(n as u8);
     }
 
+    /// `prefix`, then a payload (its length first) declaring `count` entries and
+    /// holding only `tail`.
+    fn counted_frame(prefix: &[u8], count: u64, tail: &[u8]) -> Vec<u8> {
+        let mut payload = Vec::new();
+        var_uint(count, &mut payload);
+        payload.extend_from_slice(tail);
+        let mut frame = prefix.to_vec();
+        var_uint(payload.len() as u64, &mut frame);
+        frame.extend_from_slice(&payload);
+        frame
+    }
+
     #[test]
     fn counts_the_bytes_cannot_hold_are_refused_before_decoding() {
         // sync / step 1 / payload of 5 bytes declaring 2^29 state-vector entries.
-        let mut payload = Vec::new();
-        var_uint(1 << 29, &mut payload);
-        let mut frame = vec![0, 0];
-        var_uint(payload.len() as u64, &mut frame);
-        frame.extend_from_slice(&payload);
-        let err = decode_frame(&frame).unwrap_err();
+        let err = decode_frame(&counted_frame(&[0, 0], 1 << 29, &[])).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -229,13 +236,7 @@ mod tests {
             "{err:?}"
         );
         // awareness declaring 2^28 entries
-        let mut payload = Vec::new();
-        var_uint(1 << 28, &mut payload);
-        payload.extend_from_slice(&[1, 1, 0]);
-        let mut frame = vec![1];
-        var_uint(payload.len() as u64, &mut frame);
-        frame.extend_from_slice(&payload);
-        let err = decode_frame(&frame).unwrap_err();
+        let err = decode_frame(&counted_frame(&[1], 1 << 28, &[1, 1, 0])).unwrap_err();
         assert!(
             matches!(
                 err,

@@ -177,13 +177,7 @@ impl AsyncFileClient {
                 (path.clone(), config.durability, config.squash_on_open);
             blocking("load", move || load(&path, durability, squash)).await??
         };
-        let stats = FileStats {
-            loaded_records: loaded.records,
-            squashes: u64::from(loaded.squashed),
-            records: loaded.log.record_count(),
-            file_len: loaded.log.len(),
-            ..FileStats::default()
-        };
+        let stats = loaded.stats();
         let (stats_sender, stats) = watch::channel(stats);
         let (jobs, queue) = mpsc::unbounded_channel();
         let writer = tokio::spawn(

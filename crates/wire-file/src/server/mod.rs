@@ -151,13 +151,7 @@ impl AsyncFileServer {
                 path: Some(path.clone()),
                 reason: e.to_string(),
             })?;
-        let stats = FileStats {
-            loaded_records: loaded.records,
-            squashes: u64::from(loaded.squashed),
-            records: loaded.log.record_count(),
-            file_len: loaded.log.len(),
-            ..FileStats::default()
-        };
+        let stats = loaded.stats();
         let log = Arc::new(RoomLog::new(
             loaded.log,
             stats,
