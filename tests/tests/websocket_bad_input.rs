@@ -7,19 +7,12 @@ use futures_util::SinkExt;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio_tungstenite::tungstenite::Message;
 use wire_websocket::ServerConfig;
+use wiredb_test_support::var_uint;
 use wiredb_tests::{
     close_frame, connect_synced as client, eventually, push_text, start_our_server_with, text_of,
 };
 
 const LIMIT: usize = 64 * 1024;
-
-fn var_uint(mut n: u64, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
 
 /// Each bad message with the close code the server must answer it with.
 fn bad_messages() -> Vec<(&'static str, Message, u16)> {

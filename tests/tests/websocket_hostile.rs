@@ -9,30 +9,11 @@ use wire_websocket::{Access, AsyncWebSocketServer, ConnectRequest, Rejection};
 use wiredb::protocol::{encode_awareness, encode_sync_step1};
 use wiredb::yrs::StateVector;
 use wiredb::yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+use wiredb_test_support::counted_frame;
 use wiredb_tests::{
     RawSocket, close_frame, connect_synced as client, eventually, push_text, set_map,
     start_our_server, text_of,
 };
-
-fn var_uint(mut n: u64, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-/// `prefix`, then a payload (its length first) declaring `count` entries and holding
-/// only `tail`.
-fn counted_frame(prefix: &[u8], count: u64, tail: &[u8]) -> Message {
-    let mut payload = Vec::new();
-    var_uint(count, &mut payload);
-    payload.extend_from_slice(tail);
-    let mut frame = prefix.to_vec();
-    var_uint(payload.len() as u64, &mut frame);
-    frame.extend_from_slice(&payload);
-    Message::binary(frame)
-}
 
 async fn raw(url: &str) -> RawSocket {
     tokio_tungstenite::connect_async(url).await.unwrap().0
@@ -157,7 +138,7 @@ async fn declared_counts_the_bytes_cannot_hold_are_refused_before_decoding() {
     // SyncStep1 declaring 2^29 state-vector entries in 5 bytes.
     let mut hostile = raw(&url).await;
     hostile
-        .send(counted_frame(&[0, 0], 1 << 29, &[]))
+        .send(Message::binary(counted_frame(&[0, 0], 1 << 29, &[])))
         .await
         .unwrap();
     let (code, reason) = close_frame(&mut hostile).await.expect("a close frame");
@@ -167,7 +148,7 @@ async fn declared_counts_the_bytes_cannot_hold_are_refused_before_decoding() {
     // An awareness update declaring 2^28 entries.
     let mut hostile = raw(&url).await;
     hostile
-        .send(counted_frame(&[1], 1 << 28, &[1, 1, 0]))
+        .send(Message::binary(counted_frame(&[1], 1 << 28, &[1, 1, 0])))
         .await
         .unwrap();
     let (code, reason) = close_frame(&mut hostile).await.expect("a close frame");

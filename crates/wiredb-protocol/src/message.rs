@@ -160,6 +160,7 @@ pub fn encode_permission_denied(reason: &str) -> Bytes {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use wiredb_test_support::{counted_frame, var_uint};
 
     #[test]
     fn several_messages_in_one_frame_decode_in_order() {
@@ -199,26 +200,6 @@ mod tests {
         }
         frame.push(n as u8);
         assert!(decode_frame(&frame).is_err());
-    }
-
-    fn var_uint(mut n: u64, out: &mut Vec<u8>) {
-        while n >= 0x80 {
-            out.push((n as u8) | 0x80);
-            n >>= 7;
-        }
-        out.push(n as u8);
-    }
-
-    /// `prefix`, then a payload (its length first) declaring `count` entries and
-    /// holding only `tail`.
-    fn counted_frame(prefix: &[u8], count: u64, tail: &[u8]) -> Vec<u8> {
-        let mut payload = Vec::new();
-        var_uint(count, &mut payload);
-        payload.extend_from_slice(tail);
-        let mut frame = prefix.to_vec();
-        var_uint(payload.len() as u64, &mut frame);
-        frame.extend_from_slice(&payload);
-        frame
     }
 
     #[test]

@@ -50,3 +50,25 @@ pub fn set_map(doc: &Doc, key: &str, value: &str) {
     let root = doc.get_or_insert_map("map");
     root.insert(&mut doc.transact_mut(), key, value);
 }
+
+/// Appends `n` as a lib0 var-uint (7 bits a byte, low first): for tests that build
+/// frames no client would send.
+pub fn var_uint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// `prefix`, then a length-prefixed payload that declares `count` entries and holds
+/// only `tail`: a count its bytes cannot hold.
+pub fn counted_frame(prefix: &[u8], count: u64, tail: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    var_uint(count, &mut payload);
+    payload.extend_from_slice(tail);
+    let mut frame = prefix.to_vec();
+    var_uint(payload.len() as u64, &mut frame);
+    frame.extend_from_slice(&payload);
+    frame
+}

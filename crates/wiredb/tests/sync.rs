@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use wiredb_test_support::var_uint;
 
 use bytes::Bytes;
 use common::*;
@@ -327,14 +328,6 @@ async fn bad_frame_drops_only_its_sender(frame: Bytes, expect_kind: CloseKind) {
     arrived.await;
     assert_eq!(text_of(&good_doc), "precious still syncing");
     room.close().await;
-}
-
-fn var_uint(mut n: u64, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
 }
 
 #[tokio::test]
