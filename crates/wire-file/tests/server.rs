@@ -264,3 +264,41 @@ async fn joining_and_leaving_without_an_edit_leaves_no_file() {
     manager.shutdown().await.unwrap();
     assert!(empty.exists());
 }
+
+/// Fails its first open, as an unreachable upstream would.
+struct FailsOnce(std::sync::atomic::AtomicBool);
+
+impl RoomHooks for FailsOnce {
+    fn on_open<'a>(&'a self, _room: &'a wiredb::Room) -> wiredb::BoxFuture<'a, wiredb::Result<()>> {
+        let first = !self.0.swap(true, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if first {
+                return Err(wiredb::Error::hook("upstream unreachable"));
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_room_whose_open_failed_after_its_file_opened_can_open_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = RoomManager::new(
+        (
+            AsyncFileServer::new(dir.path()),
+            FailsOnce(std::sync::atomic::AtomicBool::new(false)),
+        ),
+        ManagerConfig::default(),
+    );
+    assert!(manager.join("doc").await.is_err(), "the first open fails");
+    // The file opened and its group commit started before the other hook failed:
+    // neither may keep the file's lock.
+    let lease = manager
+        .join("doc")
+        .await
+        .expect("the second open is not Locked");
+    push_text(lease.room().doc(), "kept");
+    drop(lease);
+    manager.shutdown().await.unwrap();
+    assert_eq!(file_text(&wire_file::room_path(dir.path(), "doc")), "kept");
+}

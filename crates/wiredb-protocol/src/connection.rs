@@ -292,15 +292,14 @@ impl Connection {
                 self.incoming_update(awareness, update, events)?;
             }
             Message::Awareness(update) => {
-                self.check_awareness(awareness, &update)?;
+                let new = self.check_awareness(awareness, &update)?;
                 let summary = without_panics("applying awareness", || {
                     Ok(awareness.apply_update_summary_with(update, self.origin.clone())?)
                 })?;
+                // Counted whether or not yrs reports them as added: a `null` about an
+                // unknown client still leaves an entry behind.
+                self.introduced.extend(new);
                 if let Some(summary) = summary {
-                    self.introduced.extend(summary.added.iter().copied());
-                    for removed in &summary.removed {
-                        self.introduced.remove(removed);
-                    }
                     events.push(Event::Awareness(summary));
                 }
             }
@@ -316,30 +315,50 @@ impl Connection {
         Ok(None)
     }
 
-    /// Refuses an awareness update over [`AwarenessLimits`]: a state too large, or
-    /// more new states than this peer may still introduce. Removals (`null`) and
-    /// states already in the awareness cost nothing new.
-    fn check_awareness(&self, awareness: &Awareness, update: &AwarenessUpdate) -> Result<()> {
+    /// Refuses an awareness update over [`AwarenessLimits`], and returns the clients
+    /// it would make this peer the source of: every entry for a client this peer has
+    /// not introduced and that has no live state in the awareness, removals included
+    /// (yrs keeps an entry even for a `null` about an unknown client, and a later state
+    /// for it would then count as an update, not an addition).
+    fn check_awareness(
+        &self,
+        awareness: &Awareness,
+        update: &AwarenessUpdate,
+    ) -> Result<Vec<ClientID>> {
         let limits = self.awareness_limits;
-        let mut new_states = 0;
-        for (client, entry) in &update.clients {
+        for entry in update.clients.values() {
             if entry.json.len() > limits.max_state_bytes {
                 return Err(Error::AwarenessStateTooLarge {
                     size: entry.json.len(),
                     limit: limits.max_state_bytes,
                 });
             }
-            let removal = &*entry.json == "null";
-            if !removal && !self.introduced.contains(client) && awareness.meta(*client).is_none() {
-                new_states += 1;
-            }
         }
-        if self.introduced.len() + new_states > limits.max_states {
+        let mut unknown = update
+            .clients
+            .keys()
+            .filter(|client| !self.introduced.contains(*client))
+            .peekable();
+        if unknown.peek().is_none() {
+            return Ok(Vec::new());
+        }
+        // Only now, for a message about clients this peer has not introduced yet (a
+        // join, not the 15 s renewal of its own state).
+        let live: HashSet<ClientID> = awareness
+            .iter()
+            .filter(|(_, state)| state.data.is_some())
+            .map(|(client, _)| client)
+            .collect();
+        let new: Vec<ClientID> = unknown
+            .filter(|client| !live.contains(*client))
+            .copied()
+            .collect();
+        if self.introduced.len() + new.len() > limits.max_states {
             return Err(Error::TooManyAwarenessStates {
                 limit: limits.max_states,
             });
         }
-        Ok(())
+        Ok(new)
     }
 
     fn incoming_update(

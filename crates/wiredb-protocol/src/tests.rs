@@ -344,3 +344,32 @@ fn an_update_that_does_not_survive_reencoding_is_refused_and_the_doc_stays_usabl
     let answer = server.receive(&mut awareness, &step1).unwrap();
     assert_eq!(answer.replies.len(), 1);
 }
+
+#[test]
+fn nulls_about_unknown_clients_count_against_the_awareness_limit() {
+    let mut awareness = Awareness::new(Doc::new());
+    let mut server = Connection::server(1u64);
+    server.set_awareness_limits(AwarenessLimits::default().max_states(2));
+    // Two removals of clients nobody knows: yrs keeps an entry for each.
+    server
+        .receive(
+            &mut awareness,
+            &awareness_frame(&[(20, "null"), (21, "null")]),
+        )
+        .unwrap();
+    // States for them now are this peer's two; a third client is over the limit, and
+    // a fresh null about an unknown client too.
+    server
+        .receive(&mut awareness, &awareness_frame(&[(20, "{}"), (21, "{}")]))
+        .unwrap();
+    for over in [
+        awareness_frame(&[(22, "{}")]),
+        awareness_frame(&[(30, "null")]),
+    ] {
+        let err = server.receive(&mut awareness, &over).unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::TooManyAwarenessStates { limit: 2 }),
+            "{err:?}"
+        );
+    }
+}

@@ -289,7 +289,12 @@ impl RoomManager {
                     return Err(Error::RoomClosing);
                 }
                 let room = Room::new(id, self.inner.config.room.clone());
-                self.inner.hooks.on_open(&room).await?;
+                if let Err(error) = self.inner.hooks.on_open(&room).await {
+                    // Background work a hook started before another failed (a file's
+                    // group commit) ends with the room, and so does what it holds.
+                    room.close().await;
+                    return Err(error);
+                }
                 tracing::info!(room = id, "room opened");
                 Ok::<_, Error>(room)
             })

@@ -477,3 +477,35 @@ async fn herd_of_1000_joins_one_new_room() {
     manager.shutdown().await.unwrap();
     assert_eq!(hooks.closed.load(Ordering::SeqCst), 1);
 }
+
+/// A document larger than the per-peer byte budget can still be joined: its first
+/// sync is the one frame over the budget a peer may hold, handshake frames waiting or
+/// not, and edits keep flowing to the joiner meanwhile.
+#[tokio::test]
+async fn a_document_larger_than_the_byte_budget_can_be_joined() {
+    let config = RoomConfig::default().peer_queue_bytes(64 * 1024);
+    let manager = RoomManager::new((), ManagerConfig::default().room(config));
+    let writer_doc = Doc::new();
+    let writer = connect(&manager, "big", &writer_doc, ProviderConfig::default());
+    writer.synced().await.unwrap();
+    text(&writer_doc).push(&mut writer_doc.transact_mut(), &"x".repeat(256 * 1024));
+    let room = manager.room("big").unwrap();
+    eventually("the room has the document", || {
+        text_of(room.doc()).len() == 256 * 1024
+    })
+    .await;
+    for n in 0..3 {
+        let joiner_doc = Doc::new();
+        let joiner = connect(&manager, "big", &joiner_doc, ProviderConfig::default());
+        joiner.synced().await.unwrap();
+        text(&writer_doc).push(&mut writer_doc.transact_mut(), "!");
+        let want = 256 * 1024 + n + 1;
+        eventually("the joiner has it all", || {
+            text_of(&joiner_doc).len() == want
+        })
+        .await;
+        joiner.close().await.unwrap();
+    }
+    writer.close().await.unwrap();
+    manager.shutdown().await.unwrap();
+}

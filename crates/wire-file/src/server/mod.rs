@@ -155,17 +155,22 @@ impl AsyncFileServer {
         let log = Arc::new(RoomLog::new(
             loaded.log,
             stats,
+            room.closing().child_token(),
             self.config.durability,
             self.config.sync_interval,
         ));
-        room.write_ahead_to(log.clone() as Arc<dyn UpdateSink>);
+        if !room.write_ahead_to(log.clone() as Arc<dyn UpdateSink>) {
+            // Two storage hooks on one room: the second would never be written to.
+            return Err(Error::InvalidContent {
+                path: Some(path),
+                reason: "the room already writes ahead to another store (two storage hooks?)"
+                    .into(),
+            });
+        }
         if self.config.durability == crate::Durability::Fsync
             && !self.config.sync_interval.is_zero()
         {
-            room.spawn(
-                log.clone()
-                    .group_commit(self.config.sync_interval, room.closing()),
-            );
+            room.spawn(log.clone().group_commit(self.config.sync_interval));
         }
         tracing::debug!(room = room.id(), path = %path.display(), "room loaded from file");
         // Nothing to replace: were the previous room of this id still open, the

@@ -27,6 +27,10 @@ pub(super) struct RoomLog {
     dirty: AtomicBool,
     /// Whether appends sync themselves (`sync_interval` zero, or no group commit).
     syncs_each: bool,
+    /// Ends the group commit: cancelled with the room's closing, or by
+    /// [`RoomLog::close`] (a room whose open failed never closes), so that no task
+    /// keeps a handle on the file, and so its lock, after the close.
+    stop: CancellationToken,
 }
 
 impl RoomLog {
@@ -35,6 +39,7 @@ impl RoomLog {
     pub(super) fn new(
         mut log: UpdateLog,
         stats: FileStats,
+        stop: CancellationToken,
         durability: Durability,
         sync_interval: Duration,
     ) -> Self {
@@ -47,6 +52,7 @@ impl RoomLog {
             stats: Mutex::new(stats),
             dirty: AtomicBool::new(false),
             syncs_each: !grouped && durability == Durability::Fsync,
+            stop,
         }
     }
 
@@ -54,14 +60,11 @@ impl RoomLog {
         wiredb::lock_unpoisoned(&self.stats).clone()
     }
 
-    /// Syncs the file every `interval` in which something was written, until
-    /// `closing`; then once more. Failures are logged: the close syncs again and
+    /// Syncs the file every `interval` in which something was written, until the
+    /// room closes; then once more. Failures are logged: the close syncs again and
     /// reports.
-    pub(super) async fn group_commit(
-        self: Arc<Self>,
-        interval: Duration,
-        closing: CancellationToken,
-    ) {
+    pub(super) async fn group_commit(self: Arc<Self>, interval: Duration) {
+        let closing = self.stop.clone();
         let handle = wiredb::lock_unpoisoned(&self.log)
             .as_ref()
             .map(UpdateLog::sync_handle);
@@ -97,6 +100,7 @@ impl RoomLog {
     /// The close: a final sync (whatever the durability), a squash if asked, and the
     /// file unlocked. Writes after it fail.
     pub(super) async fn close(self: Arc<Self>, squash: bool) -> Result<(), Error> {
+        self.stop.cancel();
         blocking("close room file", move || {
             let Some(mut log) = wiredb::lock_unpoisoned(&self.log).take() else {
                 return Ok(());

@@ -191,7 +191,15 @@ impl Room {
         let (written, stop) = (write_ahead.clone(), cancel.clone());
         doc.transact_mut()
             .observe_update_v1("wiredb-room", move |txn, event| {
-                match written.write(&event.update) {
+                // An update half-applied by a transaction that yrs panicked in (its
+                // commit still runs while unwinding) is neither written nor relayed,
+                // and the room stops, as for a failed write.
+                let verdict = if std::thread::panicking() {
+                    written.fail("yrs panicked while applying an update")
+                } else {
+                    written.write(&event.update)
+                };
+                match verdict {
                     Verdict::Relay => {
                         updates.broadcast(&encode_update(&event.update), txn.origin())
                     }
@@ -429,7 +437,15 @@ impl Room {
         self.inner.peers.remove(&origin);
         // Boxed: closing happens once, and its future would otherwise be reserved in
         // every peer's task for the connection's whole life.
-        let _ = Box::pin(channel.close(CloseReason::for_result(&result))).await;
+        let closing = channel.close(CloseReason::for_result(&result));
+        // Bounded here too: a channel whose close never returns must not hold up the
+        // room's close (which waits for every peer) and so a server's shutdown.
+        if tokio::time::timeout(CLOSE_DRAIN_LIMIT, Box::pin(closing))
+            .await
+            .is_err()
+        {
+            tracing::debug!(room = %self.id(), peer = channel.id(), "channel close did not finish in time");
+        }
         if matches!(result, Err(Error::RoomClosing | Error::StorageFailed(_))) {
             // The closing handshake: what the peer sent before it saw our close is
             // still in flight, and an edit it has made is an edit the room's hooks
@@ -547,13 +563,14 @@ async fn write_peer<C: Channel>(channel: &C, outgoing: &PeerQueue, max_batch: us
         if outgoing.pop_batch(&mut batch, max_batch).await == 0 {
             return Ok(());
         }
-        let bytes = batch.iter().map(bytes::Bytes::len).sum();
+        // Frames are reference-counted: the copies kept to count them back are cheap.
+        let sent = batch.clone();
         if batch.len() == 1 {
             let frame = batch.pop().unwrap_or_default();
             channel.send(frame).await?;
         } else {
             channel.send_batch(std::mem::take(&mut batch)).await?;
         }
-        outgoing.written(bytes);
+        outgoing.written(&sent);
     }
 }

@@ -31,6 +31,9 @@ struct State {
     /// Bytes of the frames queued, and of those taken by the writer and not yet
     /// written ([`PeerQueue::written`]): all of it is memory this peer holds.
     bytes: usize,
+    /// The part of `bytes` that is one frame larger than the budget (a first sync of
+    /// a large document), which the budget does not count against the others.
+    oversize: usize,
     closed: bool,
 }
 
@@ -43,9 +46,10 @@ pub(crate) struct PeerQueue {
 }
 
 impl PeerQueue {
-    /// A queue of at most `capacity` frames and `byte_budget` bytes. A single frame
-    /// larger than the budget is still taken into an empty queue (the first sync of a
-    /// large document), so a peer holds at most the budget plus one frame.
+    /// A queue of at most `capacity` frames and `byte_budget` bytes. One frame larger
+    /// than the budget (the first sync of a large document) is still taken, beside
+    /// the budget's worth of others, so a peer holds at most the budget plus one
+    /// frame.
     pub(crate) fn new(capacity: usize, byte_budget: usize) -> Self {
         PeerQueue {
             state: Mutex::default(),
@@ -69,10 +73,15 @@ impl PeerQueue {
         self.state().bytes
     }
 
-    /// The writer has written frames of `bytes` bytes in all: their memory is free.
-    pub(crate) fn written(&self, bytes: usize) {
+    /// The writer has written these frames: their memory is free.
+    pub(crate) fn written<'a>(&self, frames: impl IntoIterator<Item = &'a Bytes>) {
         let mut state = self.state();
-        state.bytes = state.bytes.saturating_sub(bytes);
+        for frame in frames {
+            state.bytes = state.bytes.saturating_sub(frame.len());
+            if frame.len() > self.byte_budget {
+                state.oversize = 0;
+            }
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -87,12 +96,20 @@ impl PeerQueue {
             if state.closed {
                 return Err(PushError::Closed);
             }
-            if state.frames.len() >= self.capacity
-                || (state.bytes > 0 && state.bytes + frame.len() > self.byte_budget)
-            {
+            let len = frame.len();
+            let refused = if len > self.byte_budget {
+                // One at a time: a second one waits for the first to be written.
+                state.oversize > 0
+            } else {
+                state.bytes - state.oversize + len > self.byte_budget
+            };
+            if state.frames.len() >= self.capacity || refused {
                 return Err(PushError::Full);
             }
-            state.bytes += frame.len();
+            if len > self.byte_budget {
+                state.oversize = len;
+            }
+            state.bytes += len;
             state.frames.push_back(frame);
         }
         // A stored permit if the writer is not waiting yet: no wake-up is lost.
@@ -183,21 +200,31 @@ mod tests {
     #[tokio::test]
     async fn bytes_are_bounded_until_written_and_one_large_frame_still_fits() {
         let queue = PeerQueue::new(100, 10);
-        // A frame over the budget goes into an empty queue (a large first sync)...
-        queue.try_push(Bytes::from(vec![0; 25])).unwrap();
-        // ...and nothing more until it is written.
+        // Frames are waiting (a handshake's), and one over the budget still goes in
+        // (a large first sync), beside the budget's worth of others...
+        queue.try_push(Bytes::from_static(b"hello")).unwrap();
+        let large = Bytes::from(vec![0; 25]);
+        queue.try_push(large.clone()).unwrap();
+        queue.try_push(Bytes::from_static(b"abcde")).unwrap();
+        // ...but not a second large one, nor more than the budget of the others.
+        assert_eq!(queue.try_push(large.clone()), Err(PushError::Full));
         assert_eq!(
             queue.try_push(Bytes::from_static(b"x")),
             Err(PushError::Full)
         );
         let mut batch = Vec::new();
-        assert_eq!(queue.pop_batch(&mut batch, 8).await, 1);
-        assert_eq!(queue.bytes(), 25, "taken but not yet written still counts");
-        queue.written(25);
+        assert_eq!(queue.pop_batch(&mut batch, 8).await, 3);
+        assert_eq!(queue.bytes(), 35, "taken but not yet written still counts");
+        assert_eq!(
+            queue.try_push(Bytes::from_static(b"x")),
+            Err(PushError::Full)
+        );
+        queue.written(&batch);
+        assert_eq!(queue.bytes(), 0);
+        queue.try_push(large).unwrap();
         for _ in 0..5 {
             queue.try_push(Bytes::from_static(b"ab")).unwrap();
         }
-        assert_eq!(queue.bytes(), 10);
         assert_eq!(
             queue.try_push(Bytes::from_static(b"c")),
             Err(PushError::Full)

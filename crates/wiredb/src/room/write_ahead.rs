@@ -62,6 +62,12 @@ impl WriteAhead {
         }
     }
 
+    /// Fails the room for `reason` without writing (see [`WriteAhead::write`]).
+    pub(crate) fn fail(&self, reason: &str) -> Verdict {
+        let first = self.failure.set(reason.to_owned()).is_ok();
+        Verdict::Withhold { stop: first }
+    }
+
     /// Why the room's storage failed, once it has.
     pub(crate) fn failure(&self) -> Option<&str> {
         self.failure.get().map(String::as_str)
