@@ -494,18 +494,21 @@ impl Room {
             // this peer stops where its budget does: a frame of thousands of
             // SyncStep1s (each answered with the whole document) costs at most the
             // budget and one reply, not every answer built before any is refused.
-            let events =
-                connection.receive_with(
-                    &mut self.lock_awareness(),
-                    &frame,
-                    |reply| match queue {
-                        Some(queue) => queue.try_push(reply).map_err(|_| Error::SlowPeer {
-                            capacity: queue.capacity(),
-                            byte_budget: queue.byte_budget(),
-                        }),
-                        None => Ok(()),
-                    },
-                )?;
+            let events = connection.receive_with(&mut self.lock_awareness(), &frame, |reply| {
+                // Nothing is answered from a doc that may hold an unwritten
+                // edit: the failure is recorded inside the commit that applied
+                // it, so before any answer that could contain it is built.
+                if let Some(error) = self.storage_error() {
+                    return Err(error);
+                }
+                match queue {
+                    Some(queue) => queue.try_push(reply).map_err(|_| Error::SlowPeer {
+                        capacity: queue.capacity(),
+                        byte_budget: queue.byte_budget(),
+                    }),
+                    None => Ok(()),
+                }
+            })?;
             for event in events {
                 track_awareness(awareness_ids, &event);
             }
