@@ -566,14 +566,13 @@ async fn write_peer<C: Channel>(channel: &C, outgoing: &PeerQueue, max_batch: us
         if outgoing.pop_batch(&mut batch, max_batch).await == 0 {
             return Ok(());
         }
-        // Frames are reference-counted: the copies kept to count them back are cheap.
-        let sent = batch.clone();
+        let sent = outgoing.measure(&batch);
         if batch.len() == 1 {
             let frame = batch.pop().unwrap_or_default();
             channel.send(frame).await?;
         } else {
             channel.send_batch(std::mem::take(&mut batch)).await?;
         }
-        outgoing.written(&sent);
+        outgoing.written(sent);
     }
 }

@@ -22,6 +22,13 @@ pub(crate) enum PushError {
     Closed,
 }
 
+/// What a batch taken by the writer holds of the queue's budget.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Taken {
+    bytes: usize,
+    oversize: bool,
+}
+
 /// Frames drained at once beyond which a drained queue releases its buffer.
 const KEEP_CAPACITY: usize = 16;
 
@@ -73,14 +80,21 @@ impl PeerQueue {
         self.state().bytes
     }
 
-    /// The writer has written these frames: their memory is free.
-    pub(crate) fn written<'a>(&self, frames: impl IntoIterator<Item = &'a Bytes>) {
+    /// What `frames` (taken by the writer) hold of the budget, to hand back to
+    /// [`PeerQueue::written`] once they are written. Counted before the write, which
+    /// consumes them: no copy of the batch on the hot path.
+    pub(crate) fn measure(&self, frames: &[Bytes]) -> Taken {
+        let bytes = frames.iter().map(Bytes::len).sum();
+        let oversize = frames.iter().any(|frame| frame.len() > self.byte_budget);
+        Taken { bytes, oversize }
+    }
+
+    /// The writer has written what it had taken: that memory is free.
+    pub(crate) fn written(&self, taken: Taken) {
         let mut state = self.state();
-        for frame in frames {
-            state.bytes = state.bytes.saturating_sub(frame.len());
-            if frame.len() > self.byte_budget {
-                state.oversize = 0;
-            }
+        state.bytes = state.bytes.saturating_sub(taken.bytes);
+        if taken.oversize {
+            state.oversize = 0;
         }
     }
 
@@ -219,7 +233,7 @@ mod tests {
             queue.try_push(Bytes::from_static(b"x")),
             Err(PushError::Full)
         );
-        queue.written(&batch);
+        queue.written(queue.measure(&batch));
         assert_eq!(queue.bytes(), 0);
         queue.try_push(large).unwrap();
         for _ in 0..5 {
