@@ -97,19 +97,9 @@ async fn awareness_is_shared_and_removed_when_a_client_leaves() {
     let alice = client(&url).await;
     let bob = client(&url).await;
     alice.set_local_awareness(r#"{"user":"alice"}"#);
-    eventually("bob sees alice", || {
-        bob.awareness_states()
-            .iter()
-            .any(|(_, s)| s.contains("alice"))
-    })
-    .await;
+    eventually("bob sees alice", || has_awareness(&bob, "alice")).await;
     alice.close().await.unwrap();
-    eventually("alice gone for bob", || {
-        !bob.awareness_states()
-            .iter()
-            .any(|(_, s)| s.contains("alice"))
-    })
-    .await;
+    eventually("alice gone for bob", || !has_awareness(&bob, "alice")).await;
     server.shutdown().await.unwrap();
 }
 
@@ -205,10 +195,7 @@ async fn connect_hook_rejects_with_a_status_and_grants_read_only() {
     // has handled (and dropped) the edit.
     reader.set_local_awareness(r#"{"user":"reader"}"#);
     eventually("reader's awareness reaches the writer", || {
-        writer
-            .awareness_states()
-            .iter()
-            .any(|(_, state)| state.contains("reader"))
+        has_awareness(&writer, "reader")
     })
     .await;
     push_text(by_cookie.doc(), "!");
@@ -271,16 +258,7 @@ async fn embeds_in_an_axum_app_behind_middleware() {
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(collab.layer(axum::middleware::from_fn(require_api_key)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let serving = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
+    let (addr, serving) = serve_app(app, std::future::pending()).await;
 
     let url = format!("ws://{addr}/collab/shared/doc");
     match AsyncWebSocketClient::connect(&url).await {
@@ -419,10 +397,7 @@ async fn an_apps_own_handler_picks_the_room_and_the_access() {
     let marker = client(&format!("ws://{addr}/docs/public-x/ws")).await;
     viewer.set_local_awareness(r#"{"user":"viewer"}"#);
     eventually("the viewer's awareness arrives after its edit", || {
-        marker
-            .awareness_states()
-            .iter()
-            .any(|(_, s)| s.contains("viewer"))
+        has_awareness(&marker, "viewer")
     })
     .await;
     let public = rooms.manager().room("docs/public-x").expect("public room");

@@ -54,3 +54,11 @@ pub async fn close_frame(socket: &mut RawSocket) -> Option<(u16, String)> {
     })
     .await
 }
+
+/// Whether `client` knows an awareness state containing `marker` (a user's name).
+pub fn has_awareness(client: &AsyncWebSocketClient, marker: &str) -> bool {
+    client
+        .awareness_states()
+        .iter()
+        .any(|(_, state)| state.contains(marker))
+}
