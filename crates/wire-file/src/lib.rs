@@ -83,6 +83,7 @@
 //! | `durable_fs` | storage | the exclusive lock, directories that survive a power loss ([`create_dir_durably`]), the squash's temp file |
 //! | `format` | storage | the bytes: header, record encoding, [`parse_log`] with torn-tail detection |
 //! | `merge` | storage | records → one update ([`merge_records`], [`squashed_state`], [`replay`]) |
+//! | `metrics` | operations | appends, syncs and their latency, through the `metrics` facade |
 //! | `error` | — | [`Error`], the crate's single error type |
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -95,6 +96,7 @@ mod format;
 mod load;
 mod log;
 mod merge;
+mod metrics;
 mod naming;
 mod server;
 

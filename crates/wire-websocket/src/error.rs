@@ -30,6 +30,20 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A setting that cannot be used (a token key too short to be safe, say).
+    #[error("invalid setting: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
+    },
+    /// TLS settings that cannot be used: a certificate or key file that cannot be
+    /// read or parsed, a key that does not match its certificate, no root
+    /// certificate to trust.
+    #[error("TLS: {reason}")]
+    Tls {
+        /// What is wrong, naming the file.
+        reason: String,
+    },
     /// The client could not open a WebSocket (DNS, refused, handshake, timeout).
     #[error("cannot connect to {url}: {source}")]
     Connect {

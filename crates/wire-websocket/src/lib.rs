@@ -50,6 +50,7 @@
 //! | `close` | close codes ([`close_code`]), [`PeerClosed`] |
 //! | `socket` | the socket set-up shared by server and client: limits, byte counts, no Nagle |
 //! | `progress` | sockets that count the bytes they move |
+//! | `metrics` | what the wire records through the `metrics` facade |
 //! | `message` | what the channel needs from tungstenite's message and error types |
 //! | `error` | the crate's [`Error`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -61,6 +62,7 @@ mod close;
 mod error;
 mod keepalive;
 mod message;
+mod metrics;
 mod progress;
 #[cfg(feature = "server")]
 mod server;
@@ -74,10 +76,15 @@ pub use client::{AsyncWebSocketClient, Backoff, ClientBuilder, ClientConfig, roo
 pub use close::{PeerClosed, close_code};
 pub use error::{Error, Result};
 pub use keepalive::KeepAlive;
+#[cfg(feature = "prometheus")]
+pub use server::PrometheusMetrics;
+#[cfg(all(feature = "server", feature = "tls"))]
+pub use server::ServerTls;
 #[cfg(feature = "server")]
 pub use server::{
-    Access, AsyncWebSocketServer, ConnectHook, ConnectRequest, GracefulShutdown, Rejection,
-    RoomUpgrade, ServerBuilder, ServerConfig, ServerHandle,
+    Access, AsyncWebSocketServer, ConnectHook, ConnectRequest, GracefulShutdown, Grant,
+    MIN_KEY_BYTES, Rejection, RoomScope, RoomUpgrade, ServerBuilder, ServerConfig, ServerHandle,
+    TokenError, TokenKey,
 };
 #[cfg(feature = "client")]
 pub use upstream::Upstream;

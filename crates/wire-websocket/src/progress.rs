@@ -17,6 +17,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::metrics::SocketMetrics;
+
 /// How many bytes a socket has moved, shared by the [`Tracked`] socket (which counts
 /// them) and its channel (which watches the counts while a write or the keepalive
 /// waits).
@@ -24,16 +26,37 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Counts rather than times: one relaxed atomic add per read or write, and the clock
 /// is read only on the slow paths, by a write that has been waiting or a keepalive
 /// deadline.
-#[derive(Debug, Default)]
 pub(crate) struct Progress {
     written: AtomicU64,
     read: AtomicU64,
+    /// The server's byte counters (no-ops for a client's socket).
+    sent: metrics::Counter,
+    received: metrics::Counter,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("written", &self.written)
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Progress {
     /// A new tracker, at zero.
     pub(crate) fn new() -> Arc<Self> {
-        Arc::default()
+        Self::counted(&SocketMetrics::none())
+    }
+
+    /// A new tracker whose bytes also go to `metrics`.
+    pub(crate) fn counted(metrics: &SocketMetrics) -> Arc<Self> {
+        Arc::new(Progress {
+            written: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            sent: metrics.bytes_sent.clone(),
+            received: metrics.bytes_received.clone(),
+        })
     }
 
     /// Bytes the socket has taken so far.
@@ -71,6 +94,7 @@ impl<T> Tracked<T> {
             self.progress
                 .written
                 .fetch_add(*n as u64, Ordering::Relaxed);
+            self.progress.sent.increment(*n as u64);
         }
     }
 }
@@ -86,6 +110,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
         let n = buf.filled().len().saturating_sub(before);
         if n > 0 {
             self.progress.read.fetch_add(n as u64, Ordering::Relaxed);
+            self.progress.received.increment(n as u64);
         }
         read
     }

@@ -33,6 +33,16 @@ pub(crate) fn tracked<T>(io: T) -> (Tracked<T>, Arc<Progress>) {
     (Tracked::new(io, progress.clone()), progress)
 }
 
+/// [`tracked`], its bytes also counted in `metrics`.
+#[cfg(feature = "server")]
+pub(crate) fn tracked_counted<T>(
+    io: T,
+    metrics: &crate::metrics::SocketMetrics,
+) -> (Tracked<T>, Arc<Progress>) {
+    let progress = Progress::counted(metrics);
+    (Tracked::new(io, progress.clone()), progress)
+}
+
 /// Frames are small and latency matters: no Nagle delay. Best effort (a socket that
 /// refuses still works, only later).
 pub(crate) fn no_delay(tcp: &TcpStream) {

@@ -11,7 +11,8 @@ use crate::{CliError, render};
 
 #[derive(Debug, Args)]
 pub(crate) struct DumpArgs {
-    /// The room's URL, e.g. `ws://127.0.0.1:8000/my-room`.
+    /// The room's URL, e.g. `ws://127.0.0.1:8000/my-room` or `wss://host/my-room`
+    /// (a token as `?token=...`).
     url: String,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -19,15 +20,23 @@ pub(crate) struct DumpArgs {
     /// Seconds to wait for the server's state.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    /// For `wss://`: also trust the certificates of this PEM file (a private CA, a
+    /// test certificate). The system's roots are trusted anyway; `SSL_CERT_FILE`
+    /// replaces them.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn run(args: DumpArgs) -> Result<(), CliError> {
     let timeout =
         Duration::try_from_secs_f64(args.timeout).map_err(|e| format!("--timeout: {e}"))?;
     crate::runtime(1)?.block_on(async {
-        let config = ClientConfig::default()
+        let mut config = ClientConfig::default()
             .reconnect(None)
             .connect_timeout(timeout);
+        if let Some(ca_file) = &args.ca_file {
+            config = config.root_certificates_pem_file(ca_file)?;
+        }
         let client = AsyncWebSocketClient::builder(&args.url)
             .config(config)
             .connect()

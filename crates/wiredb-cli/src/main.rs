@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! wiredb serve [--host 127.0.0.1] [--port 8000] [--dir ./wiredb-data | --memory] [--threads 1]
+//!              [--room-idle-timeout D] [--auth-key-file F] [--tls-cert F --tls-key F] [--no-page]
 //! wiredb inspect FILE.y [--json]
 //! wiredb squash FILE.y
-//! wiredb dump ws://HOST:PORT/ROOM [--json] [--timeout 10]
+//! wiredb dump ws[s]://HOST:PORT/ROOM [--json] [--timeout 10] [--ca-file F]
+//! wiredb token ROOM --auth-key-file F [--prefix] [--read-only] [--expires 1h]
 //! ```
 //!
 //! Stdout carries only what a command reports (scripts parse it); logs go to stderr,
@@ -12,11 +14,14 @@
 //! (`wiredb: error: ...`) and exit code 1; usage errors exit 2 (clap). A reader that
 //! goes away early (`wiredb inspect f.y | head -c1`) is not an error.
 
+mod auth;
 mod dump;
 mod inspect;
+mod page;
 mod render;
 mod serve;
 mod squash;
+mod token;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -41,6 +46,8 @@ enum Command {
     Squash(squash::SquashArgs),
     /// Connect to a room of any y-protocols WebSocket server, sync, print the document.
     Dump(dump::DumpArgs),
+    /// Print a signed token for a room, for a server run with the same --auth-key.
+    Token(token::TokenArgs),
 }
 
 /// The error type of every command: printed as one line with its causes.
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Squash(args) => squash::run(args),
         Command::Dump(args) => dump::run(args),
+        Command::Token(args) => token::run(args),
     });
     let result = outcome.unwrap_or_else(|_| {
         let message = last_panic().unwrap_or_else(|| "unknown panic".to_owned());

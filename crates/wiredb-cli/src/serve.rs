@@ -2,12 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use clap::Args;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use wire_file::AsyncFileServer;
-use wire_websocket::{AsyncWebSocketServer, ServerConfig};
+use wire_websocket::wiredb::ManagerConfig;
+use wire_websocket::{AsyncWebSocketServer, PrometheusMetrics, ServerConfig, ServerTls};
 
 use crate::CliError;
+use crate::auth::KeyArgs;
+use crate::page;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -20,22 +25,41 @@ pub(crate) struct ServeArgs {
     /// Directory of the room files, `{dir}/{id}_updates.y` (created if missing).
     #[arg(long, default_value = "./wiredb-data", conflicts_with = "memory")]
     dir: PathBuf,
-    /// Keep rooms in memory only: nothing is written.
+    /// Keep rooms in memory only: nothing is written. A room's document stays while
+    /// the server runs (clients that come one after another see each other's work),
+    /// unless --room-idle-timeout drops it.
     #[arg(long)]
     memory: bool,
-    /// Worker threads. One (the default) costs the least CPU per delivered update;
-    /// more help when rooms are large and busy.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// How long a room with no client stays open: `30s`, `10m`, `0` (at once). With
+    /// files the default is 0 (the room closes and its file is flushed when the last
+    /// client leaves; it reopens from the file); with --memory the default is to keep
+    /// it for ever, and a timeout drops its document.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    room_idle_timeout: Option<Duration>,
+    /// Worker threads (at least 1). One (the default) costs the least CPU per
+    /// delivered update; more help when rooms are large and busy.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
     /// Connections served at once; over it, a new connection is closed at once.
     /// Default: three quarters of the open-files limit (raised to its hard limit at
     /// start), at most 8192.
     #[arg(long)]
     max_connections: Option<usize>,
+    #[command(flatten)]
+    auth: KeyArgs,
+    /// Serve `wss://` with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Do not serve the demo page (a plain GET of any room path then gets 404).
+    #[arg(long)]
+    no_page: bool,
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), CliError> {
-    crate::runtime(args.threads)?.block_on(serve(args))
+    crate::runtime(usize::from(args.threads))?.block_on(serve(args))
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
@@ -44,12 +68,32 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     // in which SIGINT/SIGTERM still have their default action, killing the process
     // without a flush and with a signal exit status instead of 0.
     let stop = StopSignals::install()?;
+    // Before any room or connection exists: their metric handles are made with the
+    // recorder in force then.
+    let metrics = PrometheusMetrics::install()?;
     let (open_files, was) = raise_open_files_limit();
     let cap = args
         .max_connections
         .unwrap_or_else(|| connection_cap(open_files));
-    let config = ServerConfig::default().max_connections(cap);
-    let builder = AsyncWebSocketServer::builder().config(config);
+    let idle = match (args.room_idle_timeout, args.memory) {
+        (Some(timeout), _) => timeout,
+        // A memory room closed is a document lost: kept until shutdown.
+        (None, true) => Duration::MAX,
+        (None, false) => Duration::ZERO,
+    };
+    let mut config = ServerConfig::default()
+        .max_connections(cap)
+        .manager(ManagerConfig::default().close_grace(idle));
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config = config.tls(ServerTls::from_pem_files(cert, key)?);
+    }
+    let mut builder = AsyncWebSocketServer::builder()
+        .config(config)
+        .http(page::routes(&metrics, !args.no_page));
+    let tokens = args.auth.load()?;
+    if let Some(key) = tokens.clone() {
+        builder = builder.connect_hook(key);
+    }
     let server = if args.memory {
         builder.build()
     } else {
@@ -67,7 +111,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         "wiredb serving on {}/ROOM ({storage})\n",
         running.url()
     ))?;
-    tracing::info!(url = %running.url(), %storage, "serving");
+    tracing::info!(url = %running.url(), %storage, tokens = tokens.is_some(), room_idle_timeout = ?idle, "serving");
     // Logged once serving, so that a failure to start stays one error line.
     tracing::info!(open_files_limit = ?open_files, was = ?was, max_connections = cap, "open-files limit");
 
@@ -114,6 +158,9 @@ fn connection_cap(open_files: Option<u64>) -> usize {
 /// Creates the directory and checks that files can be created in it, so that an
 /// unwritable directory is one clear error at start rather than a failure per room.
 fn prepare_dir(dir: &Path) -> Result<(), CliError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("--dir {}: not a directory", dir.display()).into());
+    }
     // Durably (each new directory synced in its parent), or a power loss could take
     // the directory with the logs synced inside it.
     wire_file::create_dir_durably(dir)

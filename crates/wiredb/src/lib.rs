@@ -56,6 +56,7 @@ mod channel;
 mod error;
 mod lock;
 mod manager;
+mod metrics;
 mod origin;
 mod provider;
 mod room;

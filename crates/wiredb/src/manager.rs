@@ -290,12 +290,14 @@ impl RoomManager {
                 }
                 let room = Room::new(id, self.inner.config.room.clone());
                 if let Err(error) = self.inner.hooks.on_open(&room).await {
+                    crate::metrics::room_open_failures().increment(1);
                     // Background work a hook started before another failed (a file's
                     // group commit) ends with the room, and so does what it holds.
                     room.close().await;
                     return Err(error);
                 }
                 tracing::info!(room = id, "room opened");
+                crate::metrics::rooms_open().increment(1.0);
                 Ok::<_, Error>(room)
             })
             .await;
@@ -468,6 +470,7 @@ async fn finish_close(
             }
         }
         tracing::info!(room = id, "room closed");
+        crate::metrics::rooms_open().decrement(1.0);
     }
     inner.rooms().remove(id);
     done.cancel();

@@ -248,7 +248,9 @@ impl UpdateLog {
             return Ok(AppendStats::default());
         }
 
+        let started = std::time::Instant::now();
         if let Err(e) = self.file.write_all(&buf) {
+            crate::metrics::failed("append");
             self.needs_truncate = true;
             if let Err(cut) = self.cut_partial_write() {
                 tracing::warn!(
@@ -262,10 +264,19 @@ impl UpdateLog {
         self.len += buf.len() as u64;
         self.records += records;
 
+        crate::metrics::appended(started, buf.len() as u64);
         match self.durability {
             Durability::None => Ok(()),
             Durability::Flush => self.file.flush(),
-            Durability::Fsync => self.file.sync_data(),
+            Durability::Fsync => {
+                let started = std::time::Instant::now();
+                let synced = self.file.sync_data();
+                match &synced {
+                    Ok(()) => crate::metrics::synced(started),
+                    Err(_) => crate::metrics::failed("sync"),
+                }
+                synced
+            }
         }
         .map_err(|e| Error::io(&self.path, e))?;
 
@@ -301,7 +312,17 @@ impl UpdateLog {
     ///
     /// [`Error::Io`] if the sync fails.
     pub fn sync(&mut self) -> Result<(), Error> {
-        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+        let started = std::time::Instant::now();
+        match self.file.sync_data() {
+            Ok(()) => {
+                crate::metrics::synced(started);
+                Ok(())
+            }
+            Err(e) => {
+                crate::metrics::failed("sync");
+                Err(Error::io(&self.path, e))
+            }
+        }
     }
 
     /// Atomically replaces the whole log with one record holding

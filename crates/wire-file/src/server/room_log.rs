@@ -116,12 +116,20 @@ impl RoomLog {
 }
 
 async fn sync(handle: Arc<File>) -> Result<(), Error> {
-    blocking("group commit", move || handle.sync_data())
-        .await?
-        .map_err(|source| Error::Io {
-            path: "room file (group commit)".into(),
-            source,
-        })
+    blocking("group commit", move || {
+        let started = std::time::Instant::now();
+        let synced = handle.sync_data();
+        match &synced {
+            Ok(()) => crate::metrics::synced(started),
+            Err(_) => crate::metrics::failed("sync"),
+        }
+        synced
+    })
+    .await?
+    .map_err(|source| Error::Io {
+        path: "room file (group commit)".into(),
+        source,
+    })
 }
 
 impl UpdateSink for RoomLog {

@@ -52,6 +52,9 @@ where
     liveness: StdMutex<Liveness>,
     closed: AtomicBool,
     peer_close: StdMutex<Option<(u16, String)>>,
+    /// Frames each way (no-ops unless [`WebSocketChannel::with_metrics`]).
+    frames_sent: metrics::Counter,
+    frames_received: metrics::Counter,
 }
 
 /// The channel of a socket accepted by the server (after the HTTP upgrade).
@@ -64,7 +67,7 @@ pub(crate) type ServerChannel = WebSocketChannel<
 /// The channel of a client connection made with tokio-tungstenite.
 #[cfg(feature = "client")]
 pub(crate) type ClientChannel = WebSocketChannel<
-    tokio_tungstenite::WebSocketStream<Tracked<tokio::net::TcpStream>>,
+    tokio_tungstenite::WebSocketStream<Tracked<crate::client::ClientStream>>,
     tokio_tungstenite::tungstenite::Message,
 >;
 
@@ -86,7 +89,17 @@ where
             liveness: StdMutex::new(Liveness::new(keepalive.unwrap_or_default(), now())),
             closed: AtomicBool::new(false),
             peer_close: StdMutex::new(None),
+            frames_sent: metrics::Counter::noop(),
+            frames_received: metrics::Counter::noop(),
         }
+    }
+
+    /// Counts the frames this channel moves in `metrics`.
+    #[cfg(feature = "server")]
+    pub(crate) fn with_metrics(mut self, metrics: &crate::metrics::SocketMetrics) -> Self {
+        self.frames_sent = metrics.frames_sent.clone();
+        self.frames_received = metrics.frames_received.clone();
+        self
     }
 
     /// Counts bytes on the move as progress: `progress` is the one the socket under
@@ -204,6 +217,7 @@ where
     /// Sends one frame; with the keepalive on, a write the peer does not take within
     /// its timeout fails (see [`KeepAlive`]).
     async fn send(&self, frame: Bytes) -> Result<()> {
+        self.frames_sent.increment(1);
         let write = std::pin::pin!(self.write_one(M::binary(frame)));
         bounded(self.write_limit(), self.progress.as_deref(), write).await
     }
@@ -212,6 +226,7 @@ where
     /// for a burst instead of one per frame. With the keepalive on, a burst the peer
     /// does not take within its timeout fails (see [`KeepAlive`]).
     async fn send_batch(&self, frames: Vec<Bytes>) -> Result<()> {
+        self.frames_sent.increment(frames.len() as u64);
         let write = std::pin::pin!(self.write_batch(frames));
         bounded(self.write_limit(), self.progress.as_deref(), write).await
     }
@@ -227,7 +242,10 @@ where
             };
             self.heard_from_peer();
             match message.classify() {
-                Incoming::Binary(frame) => return Some(Ok(frame)),
+                Incoming::Binary(frame) => {
+                    self.frames_received.increment(1);
+                    return Some(Ok(frame));
+                }
                 Incoming::Text => {
                     return Some(Err(Error::UnexpectedFrame(
                         "a text message; y-protocols frames are binary".into(),

@@ -48,6 +48,11 @@ pub struct ClientConfig {
     pub read_buffer_size: usize,
     /// How long one connection attempt may take (default 10 s).
     pub connect_timeout: Duration,
+    /// Root certificates trusted for `wss://` besides the system's (a private CA, a
+    /// test certificate); see [`ClientConfig::root_certificates_pem_file`]. The
+    /// system's store can be replaced by `SSL_CERT_FILE` / `SSL_CERT_DIR`.
+    #[cfg(feature = "tls")]
+    pub root_certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -79,11 +84,41 @@ impl Default for ClientConfig {
             max_frame_size: 64 * 1024 * 1024,
             read_buffer_size: 16 * 1024,
             connect_timeout: Duration::from_secs(10),
+            #[cfg(feature = "tls")]
+            root_certificates: Vec::new(),
         }
     }
 }
 
 impl ClientConfig {
+    /// Trusts the certificates of PEM file `path` for `wss://`, besides the system's
+    /// roots ([`ClientConfig::root_certificates`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tls`](crate::Error::Tls) when the file cannot be read or holds no
+    /// certificate.
+    #[cfg(feature = "tls")]
+    pub fn root_certificates_pem_file(
+        mut self,
+        path: impl AsRef<std::path::Path>,
+    ) -> crate::Result<Self> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let path = path.as_ref();
+        let error = |reason: String| crate::Error::Tls {
+            reason: format!("root certificates {}: {reason}", path.display()),
+        };
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| error(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(error("no certificate in it".into()));
+        }
+        self.root_certificates.extend(certs);
+        Ok(self)
+    }
+
     /// Sets [`ClientConfig::provider`]: `auto_push`, `auto_pull`, `awareness`.
     pub fn provider(mut self, provider: ProviderConfig) -> Self {
         self.provider = provider;

@@ -5,7 +5,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::ClientConfig;
+use super::{ClientConfig, ClientStream};
 use crate::channel::ClientChannel;
 use crate::error::{Error, Result};
 use crate::socket::{no_delay, tracked, websocket_config};
@@ -33,15 +33,24 @@ pub(super) async fn open_socket(url: &str, config: &ClientConfig) -> Result<Clie
         url: url.to_owned(),
         reason: reason.to_owned(),
     };
-    match request.uri().scheme_str() {
-        Some("ws") => {}
+    let secure = match request.uri().scheme_str() {
+        Some("ws") => false,
+        #[cfg(feature = "tls")]
+        Some("wss") => true,
+        #[cfg(not(feature = "tls"))]
         Some("wss") => {
             return Err(invalid(
-                "wss:// (TLS) is not supported by this build; put a TLS proxy in front or use ws://",
+                "wss:// (TLS) needs wire-websocket's `tls` feature; use ws:// or a build with it",
             ));
         }
-        _ => return Err(invalid("the scheme must be ws://")),
-    }
+        _ => return Err(invalid("the scheme must be ws:// or wss://")),
+    };
+    // Before connecting: a bad root certificate is a settings error, not a network one.
+    #[cfg(feature = "tls")]
+    let tls = match secure {
+        true => Some(super::tls::client_config(&config.root_certificates)?),
+        false => None,
+    };
     // `http::Uri` takes any digits as a port and then reports none, which would mean
     // port 80: a typo must be an error instead.
     let authority = request
@@ -62,8 +71,18 @@ pub(super) async fn open_socket(url: &str, config: &ClientConfig) -> Result<Clie
     // TCP first, by hand, so that the socket under the WebSocket is `Tracked` (the
     // channel bounds writes by the time the server takes no bytes).
     let connecting = async {
-        let tcp = connect_tcp(request.uri()).await?;
-        let (tracked, progress) = tracked(tcp);
+        let tcp = connect_tcp(request.uri(), secure).await?;
+        #[cfg(feature = "tls")]
+        let stream = match tls {
+            Some(tls) => {
+                let host = bare_host(request.uri());
+                ClientStream::Tls(Box::new(super::tls::handshake(tcp, host, tls).await?))
+            }
+            None => ClientStream::Plain(tcp),
+        };
+        #[cfg(not(feature = "tls"))]
+        let stream = ClientStream::Plain(tcp);
+        let (tracked, progress) = tracked(stream);
         let (stream, response) =
             tokio_tungstenite::client_async_with_config(request, tracked, Some(ws_config)).await?;
         Ok::<_, tungstenite::Error>((stream, response, progress))
@@ -94,13 +113,20 @@ pub(super) async fn open_socket(url: &str, config: &ClientConfig) -> Result<Clie
     }
 }
 
-/// The TCP connection for a `ws://` URI, without Nagle's delay (frames are small and
-/// latency matters).
-async fn connect_tcp(uri: &http::Uri) -> std::result::Result<TcpStream, tungstenite::Error> {
+/// The host of `uri` as the resolver and TLS want it: `[::1]` is `::1`.
+fn bare_host(uri: &http::Uri) -> &str {
     let host = uri.host().unwrap_or_default();
-    // `[::1]` in a URI is `::1` to the resolver.
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// The TCP connection for a `ws://` (or `wss://`, `secure`) URI, without Nagle's
+/// delay (frames are small and latency matters).
+async fn connect_tcp(
+    uri: &http::Uri,
+    secure: bool,
+) -> std::result::Result<TcpStream, tungstenite::Error> {
+    let host = bare_host(uri);
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
     let tcp = TcpStream::connect((host, port)).await?;
     no_delay(&tcp);
     Ok(tcp)

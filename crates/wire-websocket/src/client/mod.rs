@@ -6,7 +6,10 @@ mod backoff;
 mod builder;
 mod config;
 mod connect;
+mod stream;
 mod supervisor;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +27,7 @@ pub use config::ClientConfig;
 pub use connect::room_url;
 
 use connect::open_socket;
+pub(crate) use stream::ClientStream;
 
 use crate::close::PeerClosed;
 use crate::error::{Error, Result};

@@ -32,7 +32,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// connection (requests in progress, a connect hook answering) to finish.
 pub(super) async fn run(
     listener: TcpListener,
-    app: Router,
+    app: Routes,
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
@@ -44,6 +44,7 @@ pub(super) async fn run(
         shared.config.header_read_timeout,
         shared.config.max_connections,
     );
+    let over_limit = crate::metrics::connection_over_limit();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -60,6 +61,7 @@ pub(super) async fn run(
         let open = in_request.load(Ordering::Relaxed) + shared.connections.len();
         if open >= limits.1 {
             tracing::warn!(%remote, open, limit = limits.1, "connection limit reached; closing a new connection");
+            over_limit.increment(1);
             drop(tcp);
             continue;
         }
@@ -68,8 +70,22 @@ pub(super) async fn run(
         let counted = Counted(in_request.clone());
         let app = app.clone();
         let stop = stop.clone();
+        #[cfg(feature = "tls")]
+        let tls = shared.config.tls.clone();
         http.spawn(async move {
             let _counted = counted;
+            #[cfg(feature = "tls")]
+            if let Some(tls) = tls {
+                // The handshake counts against the same bound as the request head: a
+                // socket that never finishes it must not be held for ever.
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.0);
+                match tokio::time::timeout(limits.0, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => serve_http(stream, remote, app, limits.0, stop).await,
+                    Ok(Err(error)) => tracing::debug!(%remote, %error, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                }
+                return;
+            }
             serve_http(tcp, remote, app, limits.0, stop).await;
         });
     }
@@ -87,20 +103,40 @@ impl Drop for Counted {
     }
 }
 
+/// What the accept loop serves: WebSocket upgrades go to the rooms, other requests
+/// to the plain-HTTP routes (health, the app's page and `/metrics`).
+#[derive(Clone)]
+pub(super) struct Routes {
+    pub(super) websocket: Router,
+    pub(super) http: Router,
+}
+
+impl Routes {
+    fn for_request<B>(&self, request: &hyper::Request<B>) -> Router {
+        if super::upgrade::asks_for_websocket(request.headers()) {
+            self.websocket.clone()
+        } else {
+            self.http.clone()
+        }
+    }
+}
+
 /// One HTTP/1 connection: requests go to `app` with the peer address as axum's
 /// `ConnectInfo`; an upgrade hands the socket over and ends this.
-async fn serve_http(
-    tcp: tokio::net::TcpStream,
+async fn serve_http<S>(
+    stream: S,
     remote: SocketAddr,
-    app: Router,
+    app: Routes,
     header_read_timeout: Duration,
     stop: CancellationToken,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let mut router = app.for_request(&request);
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(remote));
-        let mut app = app.clone();
-        async move { Ok::<_, Infallible>(unwrap_infallible(app.call(request).await)) }
+        async move { Ok::<_, Infallible>(unwrap_infallible(router.call(request).await)) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -108,7 +144,7 @@ async fn serve_http(
         .header_read_timeout(header_read_timeout);
     let mut connection = pin!(
         builder
-            .serve_connection(TokioIo::new(tcp), service)
+            .serve_connection(TokioIo::new(stream), service)
             .with_upgrades()
     );
     let served = tokio::select! {

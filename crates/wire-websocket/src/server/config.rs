@@ -30,6 +30,10 @@ pub struct ServerConfig {
     /// 8192); a connection over it is closed as soon as it is accepted. Keep it
     /// under the process's open-files limit, with room for the rooms' files.
     pub max_connections: usize,
+    /// TLS for the standalone server: `wss://` instead of `ws://` (default none; an
+    /// app embedding the routes, or a proxy in front, does its own TLS).
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -41,11 +45,20 @@ impl Default for ServerConfig {
             write_buffer_size: 8 * 1024,
             header_read_timeout: Duration::from_secs(10),
             max_connections: 8192,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
 
 impl ServerConfig {
+    /// Sets [`ServerConfig::tls`]: serve `wss://` with this certificate.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: super::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Sets [`ServerConfig::manager`].
     pub fn manager(mut self, manager: ManagerConfig) -> Self {
         self.manager = manager;

@@ -21,8 +21,13 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// `ws://ADDRESS` — append `/ROOM` for a client.
+    /// `ws://ADDRESS` (`wss://` with [`ServerConfig::tls`](super::ServerConfig::tls))
+    /// — append `/ROOM` for a client.
     pub fn url(&self) -> String {
+        #[cfg(feature = "tls")]
+        if self.server.shared.config.tls.is_some() {
+            return format!("wss://{}", self.local_addr);
+        }
         format!("ws://{}", self.local_addr)
     }
 

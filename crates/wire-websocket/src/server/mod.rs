@@ -9,6 +9,11 @@
 //! | `shutdown.rs` | [`GracefulShutdown`], the signal for `axum::serve` |
 //! | `extract.rs` | [`RoomUpgrade`], the extractor for an app's own handler |
 //! | `connect.rs` | the connect hook: [`ConnectHook`], [`ConnectRequest`], [`Access`] |
+//! | `token.rs` | [`TokenKey`]: signed room tokens, checked before the upgrade |
+//! | `health.rs` | `/healthz` and `/readyz` |
+//! | `prometheus.rs` | [`PrometheusMetrics`]: `/metrics` (feature `prometheus`) |
+//! | `tls.rs` | [`ServerTls`]: certificates for `wss://` (feature `tls`) |
+//! | `accept.rs` | the standalone accept loop: bounds, TLS, plain HTTP or rooms |
 //! | `upgrade/` | the RFC 6455 opening handshake |
 
 mod accept;
@@ -16,7 +21,13 @@ mod config;
 mod connect;
 mod extract;
 mod handle;
+mod health;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod shutdown;
+#[cfg(feature = "tls")]
+mod tls;
+mod token;
 mod upgrade;
 
 use std::future::Future;
@@ -40,19 +51,28 @@ pub use config::ServerConfig;
 pub use connect::{Access, ConnectHook, ConnectRequest, Rejection};
 pub use extract::RoomUpgrade;
 pub use handle::ServerHandle;
+#[cfg(feature = "prometheus")]
+pub use prometheus::PrometheusMetrics;
 pub use shutdown::GracefulShutdown;
+#[cfg(feature = "tls")]
+pub use tls::ServerTls;
+pub use token::{Grant, MIN_KEY_BYTES, RoomScope, TokenError, TokenKey};
 
 use crate::channel::ServerChannel;
 use crate::error::{Error, Result};
-use crate::socket::{tracked, websocket_config};
+use crate::metrics::SocketMetrics;
+use crate::socket::{tracked_counted, websocket_config};
 
 struct Shared {
     manager: RoomManager,
+    /// Where requests that are not WebSocket upgrades go (standalone server only).
+    http: Option<Router>,
     config: ServerConfig,
     connect_hook: Option<Arc<dyn ConnectHook>>,
     /// One token per upgraded connection, so shutdown can wait for them all.
     connections: TaskTracker,
     shutdown: CancellationToken,
+    metrics: SocketMetrics,
 }
 
 /// Serves rooms over WebSocket, speaking y-protocols as the y-websocket server does:
@@ -127,6 +147,7 @@ impl Default for AsyncWebSocketServer {
 /// Builds an [`AsyncWebSocketServer`]; see [`AsyncWebSocketServer::builder`].
 #[must_use]
 pub struct ServerBuilder {
+    http: Option<Router>,
     hooks: Option<Arc<dyn RoomHooks>>,
     manager: Option<RoomManager>,
     config: ServerConfig,
@@ -171,6 +192,22 @@ impl ServerBuilder {
         self
     }
 
+    /// Where the standalone server ([`AsyncWebSocketServer::serve`],
+    /// [`AsyncWebSocketServer::start`]) sends requests that are not WebSocket upgrades
+    /// (no `Upgrade: websocket` header): a page, `/metrics`. They are told apart from
+    /// room connections by that header alone, so `GET /metrics` is the app's while a
+    /// WebSocket to `/metrics` still joins room `metrics`.
+    ///
+    /// The standalone server answers `GET /healthz` and `GET /readyz` itself
+    /// ([`AsyncWebSocketServer::health_routes`]): `router` must not route them
+    /// (axum panics on a route given twice). Other plain requests get `router`'s
+    /// answer (its fallback, or 404), and without a router 426 "upgrade required".
+    /// (An app embedding the rooms' routes routes its own requests.)
+    pub fn http(mut self, router: Router) -> Self {
+        self.http = Some(router);
+        self
+    }
+
     /// The server.
     pub fn build(self) -> AsyncWebSocketServer {
         let manager = match self.manager {
@@ -183,10 +220,12 @@ impl ServerBuilder {
         AsyncWebSocketServer {
             shared: Arc::new(Shared {
                 manager,
+                http: self.http,
                 config: self.config,
                 connect_hook: self.connect_hook,
                 connections: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
+                metrics: SocketMetrics::server(),
             }),
         }
     }
@@ -207,6 +246,7 @@ impl AsyncWebSocketServer {
     /// A builder for hooks, settings and a connect hook.
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
+            http: None,
             hooks: None,
             manager: None,
             config: ServerConfig::default(),
@@ -292,12 +332,15 @@ impl AsyncWebSocketServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let stop = self.shared.shutdown.clone();
-        let accepting = accept::run(
-            listener,
-            self.routes::<()>(""),
-            self.shared.clone(),
-            stop.clone(),
-        );
+        let websocket = self.routes::<()>("");
+        // `/healthz` and `/readyz` always, then the app's routes; without them, any
+        // other plain request gets the rooms' answer (426 "upgrade required").
+        let http = match &self.shared.http {
+            Some(app) => self.health_routes().merge(app.clone()),
+            None => self.health_routes().fallback_service(websocket.clone()),
+        };
+        let routes = accept::Routes { websocket, http };
+        let accepting = accept::run(listener, routes, self.shared.clone(), stop.clone());
         let signal = async move {
             tokio::select! {
                 () = shutdown => {}
@@ -380,6 +423,7 @@ impl AsyncWebSocketServer {
 
 /// The HTTP answer to a refused upgrade request.
 fn reject(rejection: Rejection) -> Response {
+    crate::metrics::connection_refused(rejection.status);
     (rejection.status, rejection.message).into_response()
 }
 
@@ -492,7 +536,7 @@ fn accept(
             Some(config.write_buffer_size),
             max_frame,
         );
-        let (io, progress) = tracked(TokioIo::new(upgraded));
+        let (io, progress) = tracked_counted(TokioIo::new(upgraded), &shared.metrics);
         // Boxed like the rest below: this future (the whole socket, being built) is
         // needed for a moment, and inline it would stay reserved in the task.
         let socket = Box::pin(WebSocketStream::from_raw_socket(
@@ -504,8 +548,11 @@ fn accept(
         // Into an `Arc` at once, and the rest boxed: this task lives as long as the
         // connection, and what its future holds by value (the channel, the futures
         // of the upgrade) would stay reserved in it all that time.
-        let channel =
-            Arc::new(ServerChannel::new(peer, socket, config.keepalive).with_progress(progress));
+        let channel = Arc::new(
+            ServerChannel::new(peer, socket, config.keepalive)
+                .with_progress(progress)
+                .with_metrics(&shared.metrics),
+        );
         Box::pin(serve_connection(&shared, &room, channel, access)).await;
     });
     switching
@@ -528,9 +575,12 @@ async fn serve_connection(
         }
     };
     tracing::info!(room, peer = channel.id(), ?access, "connection opened");
+    let open = crate::metrics::connections(access);
+    open.increment(1.0);
     let options = PeerOptions::default().read_only(access == Access::ReadOnly);
     let peer = channel.id().to_owned();
     let result = lease.room().serve_shared(channel, options).await;
+    open.decrement(1.0);
     match result {
         Ok(()) => tracing::info!(room, %peer, "connection closed"),
         Err(error) => tracing::info!(room, %peer, %error, "connection closed"),

@@ -189,6 +189,8 @@ impl Room {
         let cancel = CancellationToken::new();
         let updates = peers.clone();
         let (written, stop) = (write_ahead.clone(), cancel.clone());
+        let (applied, applied_bytes) = crate::metrics::updates_applied();
+        let refused = crate::metrics::updates_refused();
         doc.transact_mut()
             .observe_update_v1("wiredb-room", move |txn, event| {
                 // An update half-applied by a transaction that yrs panicked in (its
@@ -201,9 +203,12 @@ impl Room {
                 };
                 match verdict {
                     Verdict::Relay => {
+                        applied.increment(1);
+                        applied_bytes.increment(event.update.len() as u64);
                         updates.broadcast(&encode_update(&event.update), txn.origin())
                     }
                     Verdict::Withhold { stop: true } => {
+                        refused.increment(1);
                         tracing::error!(
                             error = written.failure().unwrap_or_default(),
                             "room storage failed: edits are refused until the room reopens"
@@ -211,7 +216,7 @@ impl Room {
                         // Every peer is kicked (and told why): the room closes.
                         stop.cancel();
                     }
-                    Verdict::Withhold { stop: false } => {}
+                    Verdict::Withhold { stop: false } => refused.increment(1),
                 }
             });
         let mut awareness = Awareness::new(doc.clone());
@@ -459,6 +464,7 @@ impl Room {
             }
         }
         self.forget_awareness(&awareness_ids);
+        crate::metrics::peer_closed(&result);
         match &result {
             Ok(()) => tracing::debug!(room = %self.id(), peer = channel.id(), "peer left"),
             Err(Error::RoomClosing) => {}

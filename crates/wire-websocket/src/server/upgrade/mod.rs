@@ -91,6 +91,12 @@ pub(crate) fn switching_protocols(
     Ok(response)
 }
 
+/// Whether a request asks for a WebSocket (`Upgrade: websocket`), valid or not: such a
+/// request is the rooms' to answer (with 101, or with why not), never a page's.
+pub(crate) fn asks_for_websocket(headers: &HeaderMap) -> bool {
+    has_token(headers, header::UPGRADE, "websocket")
+}
+
 /// RFC 6455 §4.2.1: the key is 16 random bytes in base64, i.e. 22 characters of the
 /// base64 alphabet and `==`.
 fn is_base64_of_16_bytes(key: &[u8]) -> bool {

@@ -1,0 +1,64 @@
+//! What the WebSocket wire records through the [`metrics`] facade (see the core's
+//! `metrics` module and `docs/operations.md`): connections by access, refusals by
+//! HTTP status, frames and bytes each way. Handles are made once per server or
+//! connection; a record is then one atomic add (nothing without a recorder).
+
+use metrics::{Counter, counter};
+#[cfg(feature = "server")]
+use metrics::{Gauge, gauge};
+
+/// The counters of the frames and bytes that the server's sockets move.
+#[derive(Clone)]
+pub(crate) struct SocketMetrics {
+    pub(crate) frames_sent: Counter,
+    pub(crate) frames_received: Counter,
+    pub(crate) bytes_sent: Counter,
+    pub(crate) bytes_received: Counter,
+}
+
+impl SocketMetrics {
+    /// The server's (its sockets are the ones worth watching).
+    #[cfg(feature = "server")]
+    pub(crate) fn server() -> Self {
+        SocketMetrics {
+            frames_sent: counter!("wiredb_frames_sent_total"),
+            frames_received: counter!("wiredb_frames_received_total"),
+            bytes_sent: counter!("wiredb_bytes_sent_total"),
+            bytes_received: counter!("wiredb_bytes_received_total"),
+        }
+    }
+
+    /// Counters that count nothing (a client's sockets).
+    pub(crate) fn none() -> Self {
+        SocketMetrics {
+            frames_sent: Counter::noop(),
+            frames_received: Counter::noop(),
+            bytes_sent: Counter::noop(),
+            bytes_received: Counter::noop(),
+        }
+    }
+}
+
+/// WebSocket connections being served with `access` (label `read_write` or
+/// `read_only`).
+#[cfg(feature = "server")]
+pub(crate) fn connections(access: crate::Access) -> Gauge {
+    let access = match access {
+        crate::Access::ReadWrite => "read_write",
+        crate::Access::ReadOnly => "read_only",
+    };
+    gauge!("wiredb_connections", "access" => access)
+}
+
+/// Upgrade requests refused before the upgrade, by HTTP status.
+#[cfg(feature = "server")]
+pub(crate) fn connection_refused(status: axum::http::StatusCode) {
+    counter!("wiredb_connections_refused_total", "status" => status.as_str().to_owned())
+        .increment(1);
+}
+
+/// Connections closed at once because the server had `max_connections` open.
+#[cfg(feature = "server")]
+pub(crate) fn connection_over_limit() -> Counter {
+    counter!("wiredb_connections_over_limit_total")
+}
