@@ -24,42 +24,53 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), CliError> {
         .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
     let parsed =
         wire_file::parse_log(&bytes).map_err(|e| format!("{}: {e}", args.file.display()))?;
-    if let Some(torn) = &parsed.torn {
-        // Reported, not repaired: inspect never writes. Opening it with a client (or
-        // `wiredb squash`) truncates the torn tail.
+    // Reported, not repaired: inspect never writes. What is shown is what a server
+    // would load: the whole records before the tail (opening the file with a client,
+    // or `wiredb squash`, cuts the tail).
+    let torn = parsed.torn.as_ref().map(|torn| {
         let what = match torn.declared_len {
-            Some(0) => "zero bytes from",
-            _ => "torn record at",
+            Some(0) => "zero bytes",
+            _ => "a torn record",
         };
-        return Err(format!(
-            "{}: {what} byte offset {} to the end (a crash mid-append?): {} whole records before it",
-            args.file.display(),
+        let warning = format!(
+            "{what} from byte offset {} to the end ({} bytes; a crash mid-append?): shown without it",
             torn.offset,
-            parsed.records.len()
-        )
-        .into());
-    }
+            bytes.len() as u64 - torn.offset as u64
+        );
+        tracing::warn!("{}: {warning}", args.file.display());
+        (torn.offset, warning)
+    });
     let doc = replay(&parsed).map_err(|e| format!("{}: {e}", args.file.display()))?;
     let roots = render::roots(&doc);
     let clients = render::client_ids(&doc);
     let out = if args.json {
         let report = json!({
             "file": args.file.display().to_string(),
-            "version": wire_file::FORMAT_VERSION,
+            "version": (!bytes.is_empty()).then_some(wire_file::FORMAT_VERSION),
             "bytes": bytes.len(),
             "records": parsed.records.len(),
+            "torn_tail": torn.as_ref().map(|(offset, warning)| json!({ "offset": offset, "warning": warning })),
             "clients": clients,
             "roots": roots,
         });
         format!("{report}\n")
-    } else {
+    } else if bytes.is_empty() {
         format!(
-            "{}: update log v{}, {} bytes, {} records, {} clients {:?}\n{}",
+            "{}: empty file (0 bytes, not even a header yet): an empty document\n",
+            args.file.display()
+        )
+    } else {
+        let torn_line = match &torn {
+            Some((_, warning)) => format!("warning: {warning}\n"),
+            None => String::new(),
+        };
+        format!(
+            "{}: update log v{}, {} bytes, {}, {} {:?}\n{torn_line}{}",
             args.file.display(),
             wire_file::FORMAT_VERSION,
             bytes.len(),
-            parsed.records.len(),
-            clients.len(),
+            crate::plural(parsed.records.len(), "record"),
+            crate::plural(clients.len(), "client"),
             clients,
             render::roots_as_text(&roots)
         )

@@ -138,6 +138,14 @@ pub(crate) fn print(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// "1 record", "3 records", "0 records".
+pub(crate) fn plural(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// A tokio runtime for the commands that need one.
 pub(crate) fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     if threads <= 1 {

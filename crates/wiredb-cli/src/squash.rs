@@ -28,25 +28,29 @@ pub(crate) fn run(args: SquashArgs) -> Result<(), CliError> {
     // character and grows quadratically with the record count.
     // The open's own errors name the file; the merge's are about records, so the
     // path is added to them. An empty document becomes no record at all.
+    // Read before the open, which cuts a torn tail: the size reported is the file's.
+    let size_on_disk = std::fs::metadata(&args.file)
+        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?
+        .len();
     let (mut log, records, merged) =
         UpdateLog::open_checked(&args.file, Durability::Fsync, |records| {
             wire_file::squashed_state(records).map_err(|e| e.at_path(&args.file))
         })?;
     let stats = log.squash(&merged)?;
+    let cut = size_on_disk.saturating_sub(stats.bytes_before);
+    let torn = match cut {
+        0 => String::new(),
+        n => format!(
+            " (a torn tail of {} cut)",
+            crate::plural(n as usize, "byte")
+        ),
+    };
     crate::print(&format!(
-        "{}: {}, {} bytes -> {}, {} bytes\n",
+        "{}: {}, {} -> {}, {}{torn}\n",
         args.file.display(),
-        count(records.len()),
-        stats.bytes_before,
-        count(log.record_count()),
-        stats.bytes_after
+        crate::plural(records.len(), "record"),
+        crate::plural(size_on_disk as usize, "byte"),
+        crate::plural(log.record_count(), "record"),
+        crate::plural(stats.bytes_after as usize, "byte"),
     ))
-}
-
-/// "1 record", "3 records".
-fn count(records: usize) -> String {
-    match records {
-        1 => "1 record".to_owned(),
-        n => format!("{n} records"),
-    }
 }

@@ -13,121 +13,14 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use wire_websocket::AsyncWebSocketClient;
 use wiredb_tests::{PATIENCE, Peer, eventually, map_json, set_map, text_of};
 use yrs::{Array, Doc, Map, ReadTxn, Text, Transact, XmlElementPrelim, XmlFragment, XmlTextPrelim};
 
-const WIREDB: &str = env!("CARGO_BIN_EXE_wiredb");
+mod common;
 
-/// A `wiredb serve` process, the port it printed, and its stderr (collected by a task
-/// so that the pipe never fills up and blocks the server's logging).
-struct Server {
-    child: tokio::process::Child,
-    port: u16,
-    stderr: tokio::task::JoinHandle<String>,
-}
-
-impl Server {
-    /// `wiredb serve --port 0 --dir DIR`, logging at its default level.
-    async fn start(dir: &Path) -> Server {
-        Self::start_with(&["--dir".as_ref(), dir.as_os_str()], None).await
-    }
-
-    /// `wiredb serve --port 0 ARGS...`, in `cwd` if given. `RUST_LOG` is removed so
-    /// that the logs are the ones a user sees by default.
-    async fn start_with(args: &[&std::ffi::OsStr], cwd: Option<&Path>) -> Server {
-        let mut command = tokio::process::Command::new(WIREDB);
-        command
-            .args(["serve", "--port", "0"])
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(cwd) = cwd {
-            command.current_dir(cwd);
-        }
-        let mut child = command.spawn().expect("start wiredb serve");
-        let mut stderr = child.stderr.take().unwrap();
-        let stderr = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text).await;
-            text
-        });
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(PATIENCE, stdout.next_line())
-            .await
-            .expect("wiredb serve printed nothing")
-            .unwrap()
-            .expect("wiredb serve exited");
-        Server {
-            child,
-            port: port_of(&line),
-            stderr,
-        }
-    }
-
-    fn url(&self, room: &str) -> String {
-        format!("ws://127.0.0.1:{}/{room}", self.port)
-    }
-
-    /// `signal`, then the exit status (which must be success); returns its stderr.
-    async fn stop(mut self, signal: rustix::process::Signal) -> String {
-        send(self.child.id().expect("running"), signal);
-        let status = tokio::time::timeout(PATIENCE, self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("wiredb serve did not stop on {signal:?}"))
-            .unwrap();
-        let stderr = self.stderr.await.unwrap();
-        assert!(
-            status.success(),
-            "wiredb serve exited with {status}: {stderr}"
-        );
-        stderr
-    }
-
-    async fn terminate(self) -> String {
-        self.stop(rustix::process::Signal::TERM).await
-    }
-}
-
-/// The port in "wiredb serving on ws://127.0.0.1:PORT/ROOM (...)".
-fn port_of(line: &str) -> u16 {
-    line.split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|port| port.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"))
-}
-
-/// Sends `signal` to `pid` at once: a `kill` child process would take a millisecond,
-/// long enough to miss the race that `a_signal_right_after_the_serving_line_stops_cleanly`
-/// is about.
-fn send(pid: u32, signal: rustix::process::Signal) {
-    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()).unwrap();
-    rustix::process::kill_process(pid, signal).unwrap();
-}
-
-/// Runs `wiredb ARGS...` to the end, with the default logging (`RUST_LOG` removed, so
-/// that the caller's environment cannot change what stderr holds).
-fn wiredb(args: &[&str]) -> Output {
-    Command::new(WIREDB)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run wiredb")
-}
-
-/// Runs `wiredb ARGS...` on a blocking thread (for the async tests).
-async fn wiredb_async(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        wiredb(&args)
-    })
-    .await
-    .unwrap()
-}
+use common::{Server, WIREDB, assert_clean_failure, send, wiredb, wiredb_async};
 
 /// Asserts success; returns stdout parsed as one JSON document.
 fn json_of(output: &Output) -> Value {
@@ -378,24 +271,6 @@ async fn the_write_probe_follows_no_symlink() {
     assert_eq!(names, [".wiredb-write-test"], "a probe was left: {names:?}");
 }
 
-/// One `wiredb: error: ...` line on stderr, exit code 1, no panic.
-///
-/// The commands run with the default logging (`RUST_LOG` removed): on these paths
-/// nothing is logged, the error line is all a user sees.
-fn assert_clean_failure(output: &Output, expected: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.starts_with("wiredb: error: "), "{stderr}");
-    assert!(stderr.contains(expected), "{stderr:?} lacks {expected:?}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    // The default panic hook's output ("panicked at", a backtrace) must never show.
-    assert!(
-        !stderr.contains("panicked at") && !stderr.contains("backtrace"),
-        "{stderr}"
-    );
-    assert!(output.stdout.is_empty(), "{:?}", output.stdout);
-}
-
 #[test]
 fn a_port_in_use_is_one_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -450,14 +325,47 @@ fn inspect_names_foreign_versions_and_offsets() {
         "record 1 at byte offset 9",
     );
 
+    // A torn tail: the whole records before it are what a server would load, so
+    // they are shown, and the tail is a warning with its offset.
     let torn = dir.path().join("torn_updates.y");
-    std::fs::write(&torn, b"0.0.1\0\x09abc").unwrap();
-    assert_clean_failure(&wiredb(&["inspect", torn.to_str().unwrap()]), "offset 6");
-    assert_eq!(
-        std::fs::read(&torn).unwrap(),
-        b"0.0.1\0\x09abc",
-        "inspect wrote"
+    let doc = Doc::with_client_id(7);
+    doc.get_or_insert_text("text")
+        .push(&mut doc.transact_mut(), "kept");
+    write_log(&torn, &doc);
+    let whole = std::fs::metadata(&torn).unwrap().len();
+    let mut bytes = std::fs::read(&torn).unwrap();
+    bytes.extend_from_slice(b"\x09abc");
+    std::fs::write(&torn, &bytes).unwrap();
+    let shown = wiredb(&["inspect", torn.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
     );
+    assert!(stdout.contains("1 record,"), "{stdout}");
+    assert!(stdout.contains("kept"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("warning: a torn record from byte offset {whole}")),
+        "{stdout}"
+    );
+    let report = inspect_json(&torn);
+    assert_eq!(report["torn_tail"]["offset"], whole);
+    assert_eq!(report["roots"]["text"]["value"], "kept");
+    assert_eq!(std::fs::read(&torn).unwrap(), bytes, "inspect wrote");
+
+    // An empty file is said to be empty, not "v0.0.1, 0 records".
+    let empty = dir.path().join("empty_updates.y");
+    std::fs::write(&empty, b"").unwrap();
+    let shown = wiredb(&["inspect", empty.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(stdout.contains("empty file (0 bytes"), "{stdout}");
+    assert!(!stdout.contains("v0.0.1"), "{stdout}");
 }
 
 /// A log file holding `doc`'s whole state as one record.
@@ -578,7 +486,8 @@ fn append_words(file: &Path, words: &[&str]) {
     }
 }
 
-/// `FILE: N records, B bytes -> M record(s), A bytes`: (N, B, M, A).
+/// `FILE: N records, B bytes -> M record(s), A bytes[ (a torn tail of T bytes cut)]`:
+/// (N, B, M, A).
 fn squash_numbers(stdout: &[u8]) -> (u64, u64, u64, u64) {
     let stdout = String::from_utf8_lossy(stdout);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
@@ -590,7 +499,10 @@ fn squash_numbers(stdout: &[u8]) -> (u64, u64, u64, u64) {
         .filter(|part| !part.is_empty())
         .map(|part| part.parse().unwrap())
         .collect();
-    assert_eq!(numbers.len(), 4, "{stdout}");
+    assert!(
+        numbers.len() == 4 || stdout.contains("torn tail"),
+        "{stdout}"
+    );
     (numbers[0], numbers[1], numbers[2], numbers[3])
 }
 
@@ -651,9 +563,15 @@ fn squash_warns_on_stderr_when_it_cuts_a_torn_tail() {
     assert!(stderr.contains("WARN"), "{stderr}");
     assert!(stderr.contains("incomplete record"), "{stderr}");
     assert!(stderr.contains(&format!("offset={whole}")), "{stderr}");
-    // The torn bytes are gone before the squash measures the file.
+    // The size before is the file's, torn tail included, and the cut is said.
     let size_after = std::fs::metadata(&file).unwrap().len();
-    assert_eq!(squash_numbers(&squashed.stdout), (1, whole, 1, size_after));
+    assert_eq!(
+        squash_numbers(&squashed.stdout),
+        (1, whole + 4, 1, size_after)
+    );
+    let stdout = String::from_utf8_lossy(&squashed.stdout);
+    assert!(stdout.contains("(a torn tail of 4 bytes cut)"), "{stdout}");
+    assert!(stdout.contains("1 record,"), "{stdout}");
     assert_eq!(inspect_json(&file)["roots"]["text"]["value"], "kept");
 }
 
