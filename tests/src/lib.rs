@@ -68,6 +68,8 @@ pub fn node() -> PathBuf {
 /// scripts treat stdin EOF as "stop"), killed when dropped.
 pub struct Peer {
     name: String,
+    /// Its stderr, shown only if the test fails while the peer is alive.
+    _stderr: ShowOnPanic,
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
@@ -96,17 +98,21 @@ impl Peer {
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            // The scripts log to stderr; let it through so a failing test shows why.
-            .stderr(Stdio::inherit())
+            // The scripts log to stderr: kept, and shown only when the test fails,
+            // so that a passing run's output holds only the results.
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {} {script}: {e}", program.display()));
         let stdout = child.stdout.take().expect("piped stdout");
+        let name = std::iter::once(script.into())
+            .chain(args.iter().map(|a| a.as_ref().to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let stderr = ShowOnPanic::collect(&name, child.stderr.take().expect("piped stderr"));
         Peer {
-            name: std::iter::once(script.into())
-                .chain(args.iter().map(|a| a.as_ref().to_string_lossy()))
-                .collect::<Vec<_>>()
-                .join(" "),
+            name,
+            _stderr: stderr,
             stdin: child.stdin.take(),
             stdout: BufReader::new(stdout).lines(),
             child,
@@ -265,6 +271,7 @@ pub const SERVER_START_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct ReferenceServer {
     // `kill_on_drop`: dropping the server kills the node process.
     _child: Child,
+    _stderr: ShowOnPanic,
     port: u16,
 }
 
@@ -276,17 +283,62 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Copies a child's output lines to our stderr (prefixed with `label`), calling
-/// `on_line` with each, until the pipe closes.
-async fn forward_lines<R: AsyncRead + Unpin>(
-    reader: R,
-    label: String,
-    mut on_line: impl FnMut(&str),
-) {
+/// Reads a child's output lines, calling `on_line` with each, until the pipe closes.
+async fn forward_lines<R: AsyncRead + Unpin>(reader: R, mut on_line: impl FnMut(&str)) {
     let mut lines = BufReader::new(reader).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        eprintln!("[{label}] {line}");
         on_line(&line);
+    }
+}
+
+/// A child's output, collected as it comes and printed (to the test's captured
+/// stderr) only if it is dropped while the test panics: a failing test shows what its
+/// peer said, a passing one shows nothing of it.
+pub struct ShowOnPanic {
+    label: String,
+    text: Arc<Mutex<String>>,
+    reader: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ShowOnPanic {
+    /// Collects the lines of `reader` under `label`.
+    pub fn collect<R: AsyncRead + Unpin + Send + 'static>(label: &str, reader: R) -> Self {
+        let text = Arc::new(Mutex::new(String::new()));
+        let collected = Arc::clone(&text);
+        let reader = tokio::spawn(forward_lines(reader, move |line| {
+            let mut text = collected.lock().unwrap_or_else(|e| e.into_inner());
+            text.push_str(line);
+            text.push('\n');
+        }));
+        ShowOnPanic {
+            label: label.to_owned(),
+            text,
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits (at most `limit`) for the pipe to close: everything the child wrote is
+    /// then collected.
+    pub async fn until_closed(&mut self, limit: Duration) {
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(limit, reader).await;
+        }
+    }
+
+    /// What has been collected so far.
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for ShowOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = self.text();
+            if !text.is_empty() {
+                eprintln!("--- output of {} ---\n{text}--- end of {} ---", self.label, self.label);
+            }
+        }
     }
 }
 
@@ -352,26 +404,19 @@ impl ReferenceServer {
         // is seen, the port that accepts connections is this process's, not a squatter's.
         let (running_tx, running) = watch::channel(false);
         let stdout = child.stdout.take().expect("piped stdout");
-        tokio::spawn(forward_lines(stdout, label.clone(), move |line| {
+        tokio::spawn(forward_lines(stdout, move |line| {
             if line.starts_with("running at ") {
                 running_tx.send_replace(true);
             }
         }));
-        let errors = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let collected = Arc::clone(&errors);
-        let stderr_done = tokio::spawn(forward_lines(stderr, label, move |line| {
-            let mut text = collected.lock().unwrap();
-            text.push_str(line);
-            text.push('\n');
-        }));
+        let mut stderr = ShowOnPanic::collect(&label, child.stderr.take().expect("piped stderr"));
 
         let deadline = tokio::time::Instant::now() + SERVER_START_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().expect("polling server.js") {
                 // Let the stderr copy reach the end of the pipe before reading it.
-                let _ = tokio::time::timeout(Duration::from_secs(2), stderr_done).await;
-                let errors = errors.lock().unwrap().clone();
+                stderr.until_closed(Duration::from_secs(2)).await;
+                let errors = stderr.text();
                 if errors.contains("EADDRINUSE") {
                     return None;
                 }
@@ -384,6 +429,7 @@ impl ReferenceServer {
             {
                 return Some(ReferenceServer {
                     _child: child,
+                    _stderr: stderr,
                     port,
                 });
             }
@@ -391,7 +437,7 @@ impl ReferenceServer {
                 tokio::time::Instant::now() < deadline,
                 "server.js did not accept connections on port {port} within \
                  {SERVER_START_TIMEOUT:?}; stderr:\n{}",
-                errors.lock().unwrap()
+                stderr.text()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

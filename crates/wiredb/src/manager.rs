@@ -135,7 +135,9 @@ pub struct ManagerConfig {
     pub room: RoomConfig,
     /// How long a room with no peers stays open, in case someone rejoins (default:
     /// zero, close at once). A reconnecting client within the grace period finds the
-    /// room as it left it, without a reload from storage.
+    /// room as it left it, without a reload from storage. `Duration::MAX` keeps
+    /// rooms open until shutdown (an in-memory server, whose closed room is a lost
+    /// document).
     pub close_grace: Duration,
 }
 
@@ -422,6 +424,10 @@ fn release(inner: &Arc<ManagerInner>, id: &str) {
 
 async fn close_when_idle(inner: Arc<ManagerInner>, id: String, epoch: u64) {
     let grace = inner.config.close_grace;
+    if grace == Duration::MAX {
+        // Kept until shutdown, which closes every room itself.
+        return;
+    }
     if !grace.is_zero() {
         tokio::select! {
             _ = tokio::time::sleep(grace) => {}
