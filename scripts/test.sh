@@ -4,10 +4,13 @@
 # outside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The interop tests drive real peers (Python wiredb, y-websocket under Node): install
-# them into tests/interop first (idempotent, ~0.2 s when already there).
+# The interop tests drive real peers (Python wiredb, y-websocket under Node), and the
+# browser test Chromium with web/'s npm packages: install them first (idempotent,
+# ~0.2 s when already there).
 tests/interop/install-peers.sh
 cargo fmt --all --check
+# The demo page compiled into the binary must be what web/src builds.
+node web/build.mjs --check
 scripts/check-structure.sh
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -62,6 +62,7 @@ mod close;
 mod error;
 mod keepalive;
 mod message;
+#[cfg(feature = "server")]
 mod metrics;
 mod progress;
 #[cfg(feature = "server")]

@@ -3,9 +3,7 @@
 //! HTTP status, frames and bytes each way. Handles are made once per server or
 //! connection; a record is then one atomic add (nothing without a recorder).
 
-use metrics::{Counter, counter};
-#[cfg(feature = "server")]
-use metrics::{Gauge, gauge};
+use metrics::{Counter, Gauge, counter, gauge};
 
 /// The counters of the frames and bytes that the server's sockets move.
 #[derive(Clone)]
@@ -17,8 +15,8 @@ pub(crate) struct SocketMetrics {
 }
 
 impl SocketMetrics {
-    /// The server's (its sockets are the ones worth watching).
-    #[cfg(feature = "server")]
+    /// The server's (its sockets are the ones worth watching; a client's are not
+    /// counted).
     pub(crate) fn server() -> Self {
         SocketMetrics {
             frames_sent: counter!("wiredb_frames_sent_total"),
@@ -27,21 +25,10 @@ impl SocketMetrics {
             bytes_received: counter!("wiredb_bytes_received_total"),
         }
     }
-
-    /// Counters that count nothing (a client's sockets).
-    pub(crate) fn none() -> Self {
-        SocketMetrics {
-            frames_sent: Counter::noop(),
-            frames_received: Counter::noop(),
-            bytes_sent: Counter::noop(),
-            bytes_received: Counter::noop(),
-        }
-    }
 }
 
 /// WebSocket connections being served with `access` (label `read_write` or
 /// `read_only`).
-#[cfg(feature = "server")]
 pub(crate) fn connections(access: crate::Access) -> Gauge {
     let access = match access {
         crate::Access::ReadWrite => "read_write",
@@ -51,14 +38,12 @@ pub(crate) fn connections(access: crate::Access) -> Gauge {
 }
 
 /// Upgrade requests refused before the upgrade, by HTTP status.
-#[cfg(feature = "server")]
 pub(crate) fn connection_refused(status: axum::http::StatusCode) {
     counter!("wiredb_connections_refused_total", "status" => status.as_str().to_owned())
         .increment(1);
 }
 
 /// Connections closed at once because the server had `max_connections` open.
-#[cfg(feature = "server")]
 pub(crate) fn connection_over_limit() -> Counter {
     counter!("wiredb_connections_over_limit_total")
 }

@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+#[cfg(feature = "server")]
 use crate::metrics::SocketMetrics;
 
 /// How many bytes a socket has moved, shared by the [`Tracked`] socket (which counts
@@ -45,11 +46,18 @@ impl std::fmt::Debug for Progress {
 
 impl Progress {
     /// A new tracker, at zero.
+    #[cfg(any(feature = "client", test))]
     pub(crate) fn new() -> Arc<Self> {
-        Self::counted(&SocketMetrics::none())
+        Arc::new(Progress {
+            written: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            sent: metrics::Counter::noop(),
+            received: metrics::Counter::noop(),
+        })
     }
 
-    /// A new tracker whose bytes also go to `metrics`.
+    /// A new tracker whose bytes also go to `metrics` (the server's sockets).
+    #[cfg(feature = "server")]
     pub(crate) fn counted(metrics: &SocketMetrics) -> Arc<Self> {
         Arc::new(Progress {
             written: AtomicU64::new(0),

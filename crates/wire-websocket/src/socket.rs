@@ -28,6 +28,7 @@ pub(crate) fn websocket_config(
 
 /// `io` with its bytes counted, and the counts: what the channel watches to bound
 /// writes and to see a large frame arriving as a sign of life.
+#[cfg(feature = "client")]
 pub(crate) fn tracked<T>(io: T) -> (Tracked<T>, Arc<Progress>) {
     let progress = Progress::new();
     (Tracked::new(io, progress.clone()), progress)
