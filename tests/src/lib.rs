@@ -336,7 +336,10 @@ impl Drop for ShowOnPanic {
         if std::thread::panicking() {
             let text = self.text();
             if !text.is_empty() {
-                eprintln!("--- output of {} ---\n{text}--- end of {} ---", self.label, self.label);
+                eprintln!(
+                    "--- output of {} ---\n{text}--- end of {} ---",
+                    self.label, self.label
+                );
             }
         }
     }
