@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 use wire_websocket::{
     Access, AsyncWebSocketClient, AsyncWebSocketServer, Backoff, ClientConfig, ConnectRequest,
-    Error, KeepAlive, Rejection, ServerConfig, Upstream,
+    Error, Grant, KeepAlive, Rejection, ServerConfig, TokenKey, Upstream,
 };
 use wiredb::yrs::Doc;
 use wiredb::{BoxFuture, ProviderConfig, Room, RoomHooks, SyncState};
@@ -593,12 +593,16 @@ async fn unreachable_server_and_bad_urls_are_clear_errors() {
     for bad in [
         "not a url",
         "http://127.0.0.1:1/x",
-        "wss://127.0.0.1:1/x",
         "ws://127.0.0.1:99999/x",
     ] {
         let err = AsyncWebSocketClient::connect(bad).await.unwrap_err();
         assert!(matches!(err, Error::InvalidUrl { .. }), "{bad}: {err}");
     }
+    // wss:// is a URL the client uses (TLS): nothing listens there.
+    let err = AsyncWebSocketClient::connect(&format!("wss://{addr}/x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
     // IPv6 literals keep working through the hand-made TCP connect.
     if let Ok(v6) = tokio::net::TcpListener::bind("[::1]:0").await {
         let port = v6.local_addr().unwrap().port();
@@ -926,5 +930,121 @@ async fn with_auto_pull_off_remote_changes_wait_for_pull() {
     })
     .await;
     assert!(pulled >= 1);
+    server.shutdown().await.unwrap();
+}
+
+/// The standalone server with a plain-HTTP router: a GET goes to the app, an upgrade
+/// of the same path to the room; `/healthz` and `/readyz` are the server's own.
+#[tokio::test]
+async fn plain_requests_go_to_the_http_router_and_upgrades_to_the_rooms() {
+    let page = Router::new()
+        .route("/metrics", get(|| async { "app metrics" }))
+        .fallback(|| async { "the page" });
+    let server = AsyncWebSocketServer::builder()
+        .http(page)
+        .build()
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let answer = http_get(addr, "/notes", false).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("the page"),
+        "{answer}"
+    );
+    let answer = http_get(addr, "/metrics", false).await;
+    assert!(answer.ends_with("app metrics"), "{answer}");
+    let answer = http_get(addr, "/healthz", false).await;
+    assert!(
+        answer.contains(r#"{"status":"ok","rooms":0,"connections":0}"#),
+        "{answer}"
+    );
+    // An upgrade to `/metrics` is room "metrics".
+    let metrics_room = client(&format!("{}/metrics", server.url())).await;
+    assert!(server.server().manager().room("metrics").is_some());
+    metrics_room.close().await.unwrap();
+    server.shutdown().await.unwrap();
+
+    // Without a router, plain requests are told to upgrade; health is still there.
+    let bare = AsyncWebSocketServer::new()
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let answer = http_get(bare.local_addr(), "/notes", false).await;
+    assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
+    let answer = http_get(bare.local_addr(), "/readyz", false).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("ready\n"),
+        "{answer}"
+    );
+    bare.shutdown().await.unwrap();
+}
+
+/// Embedded: `/readyz` answers 503 from the moment the rooms' shutdown begins, while
+/// the app's own server still answers; `/healthz` says it is shutting down.
+#[tokio::test]
+async fn readiness_fails_once_shutdown_begins() {
+    let server = AsyncWebSocketServer::new();
+    let (collab, _shutdown) = server.router_with_shutdown("/collab", std::future::pending());
+    let app = collab.merge(server.health_routes());
+    let (addr, serving) = serve_app(app, std::future::pending()).await;
+    let live = client(&format!("ws://{addr}/collab/notes")).await;
+    let answer = http_get(addr, "/healthz", false).await;
+    assert!(
+        answer.contains(r#""status":"ok","rooms":1,"connections":1"#),
+        "{answer}"
+    );
+    assert!(
+        http_get(addr, "/readyz", false)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+
+    server.shutdown().await.unwrap();
+    let answer = http_get(addr, "/readyz", false).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let answer = http_get(addr, "/healthz", false).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""status":"shutting down""#), "{answer}");
+    drop(live);
+    serving.abort();
+}
+
+/// A server checking tokens with `TokenKey`: the room's token opens it with its
+/// access, and anything else is refused before the upgrade.
+#[tokio::test]
+async fn token_key_as_the_connect_hook() {
+    let key = TokenKey::new("a secret of at least thirty-two bytes!").unwrap();
+    let server = AsyncWebSocketServer::builder()
+        .connect_hook(key.clone())
+        .build()
+        .start("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let hour = Duration::from_secs(3600);
+    let token = key.sign(&Grant::room("notes", hour));
+    let writer = client(&format!("{}/notes?token={token}", server.url())).await;
+    let refused = |url: String| async move {
+        let attempt = AsyncWebSocketClient::builder(&url)
+            .config(ClientConfig::default().reconnect(None))
+            .connect()
+            .await;
+        match attempt {
+            Err(Error::Rejected { status, .. }) => status,
+            other => panic!("{url}: {:?}", other.map(|_| ())),
+        }
+    };
+    assert_eq!(refused(format!("{}/notes", server.url())).await, 401);
+    assert_eq!(
+        refused(format!("{}/other?token={token}", server.url())).await,
+        403
+    );
+    let bearer = AsyncWebSocketClient::builder(&format!("{}/notes", server.url()))
+        .config(ClientConfig::default().header("authorization", &format!("Bearer {token}")))
+        .connect()
+        .await
+        .unwrap();
+    bearer.close().await.unwrap();
+    writer.close().await.unwrap();
     server.shutdown().await.unwrap();
 }
