@@ -10,7 +10,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Each example and the lines its output must contain, in order.
-const EXAMPLES: [(&str, &[&str]); 6] = [
+const EXAMPLES: [(&str, &[&str]); 7] = [
+    (
+        "operations",
+        &[
+            "the read-only viewer reads: signed in",
+            "without a token: HTTP 401: a token is required",
+            r#"GET /healthz: {"status":"ok","rooms":1,"connections":2}"#,
+            r#"GET /metrics: wiredb_connections{access="#,
+        ],
+    ),
     (
         "quickstart",
         &["server listening on ws://", "Bob reads: Hello from Alice"],
