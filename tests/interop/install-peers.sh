@@ -9,8 +9,15 @@
 #   tests/interop/node_modules/      yjs, y-websocket 3.x (client), ws, and the reference
 #                                    server y-websocket@1.5.4 aliased as `y-websocket-server`
 #                                    (pinned by package.json + package-lock.json)
+#   web/node_modules/                the demo page's build and browser test: yjs,
+#                                    y-websocket, CodeMirror 6, y-codemirror.next, esbuild,
+#                                    playwright-core (pinned by web/package.json and
+#                                    web/package-lock.json); and Debian's chromium at
+#                                    $CHROMIUM, apt-get installed when missing (needs root)
+#   redis-server                     Debian's, apt-get installed when missing (needs root);
+#                                    the wire-redis tests start their own on free ports
 #
-# Idempotent: each of the three writes a stamp (hash of its pins + interpreter version)
+# Idempotent: each of the four writes a stamp (hash of its pins + interpreter version)
 # when it has installed successfully, and is skipped while the stamp still matches. A
 # mismatch (or a half-finished earlier run) reinstalls that one from scratch.
 #
@@ -19,8 +26,10 @@
 #   tests/interop/install-peers.sh --check    exit 0 if all are installed and fresh, 1 if not
 #   tests/interop/install-peers.sh --force    reinstall all
 #
-# Environment: PYTHON (default python3, >= 3.10), NODE (default node), NPM (default npm).
-# Runs with CI=true and no stdin; needs only the package registries.
+# Environment: PYTHON (default python3, >= 3.10), NODE (default node), NPM (default npm),
+# CHROMIUM (default /usr/bin/chromium).
+# Runs with CI=true and no stdin; needs only the package registries (and Debian's, for
+# chromium).
 set -euo pipefail
 set -E  # the ERR trap below also fires inside functions and subshells
 
@@ -34,13 +43,16 @@ PCWS_VENV="$HERE/.venv-pycrdt-ws"
 PCWS_REQS="$HERE/requirements-pycrdt-websocket.txt"
 PCWS_STAMP="$PCWS_VENV/.wiredb-interop-stamp"
 NODE_STAMP="$HERE/node_modules/.wiredb-interop-stamp"
+WEB="$(cd -- "$HERE/../.." && pwd)/web"
+WEB_STAMP="$WEB/node_modules/.wiredb-web-stamp"
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 
 mode=install
 case "${1:-}" in
   "") ;;
   --check) mode=check ;;
   --force) mode=force ;;
-  -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "install-peers.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
 esac
 
@@ -56,12 +68,15 @@ command -v "$NPM" >/dev/null 2>&1 || die "npm not found: $NPM (set NPM=...)"
 [ -f "$HERE/requirements.txt" ] || die "missing $HERE/requirements.txt"
 [ -f "$PCWS_REQS" ] || die "missing $PCWS_REQS"
 [ -f "$HERE/package.json" ] || die "missing $HERE/package.json"
+[ -f "$WEB/package.json" ] || die "missing $WEB/package.json"
+[ -f "$WEB/package-lock.json" ] || die "missing $WEB/package-lock.json"
 
 # Hash of the pins and of the interpreter that will run them.
 py_version="$("$PYTHON" -c 'import sys; print(sys.version)')"
 py_want="$({ cat "$HERE/requirements.txt"; echo "$py_version"; } | sha256sum | cut -d' ' -f1)"
 pcws_want="$({ cat "$PCWS_REQS"; echo "$py_version"; } | sha256sum | cut -d' ' -f1)"
 node_want="$({ cat "$HERE/package.json"; cat "$HERE/package-lock.json" 2>/dev/null || true; "$NODE" --version; } | sha256sum | cut -d' ' -f1)"
+web_want="$({ cat "$WEB/package.json"; cat "$WEB/package-lock.json"; "$NODE" --version; } | sha256sum | cut -d' ' -f1)"
 
 venv_fresh() { # VENV STAMP WANT
   [ -x "$1/bin/python" ] && [ -f "$2" ] && [ "$(cat "$2")" = "$3" ]
@@ -73,12 +88,21 @@ node_fresh() {
     && [ -f "$HERE/node_modules/y-websocket-server/bin/server.js" ] \
     && [ -f "$HERE/node_modules/y-websocket/package.json" ]
 }
+web_fresh() {
+  [ -f "$WEB_STAMP" ] && [ "$(cat "$WEB_STAMP")" = "$web_want" ] \
+    && [ -f "$WEB/node_modules/esbuild/package.json" ] \
+    && [ -f "$WEB/node_modules/playwright-core/package.json" ]
+}
+chromium_ok() { [ -x "$CHROMIUM" ]; }
 
 if [ "$mode" = check ]; then
   ok=0
   py_fresh || { log "python venv missing or stale: $VENV"; ok=1; }
   pcws_fresh || { log "pycrdt-websocket venv missing or stale: $PCWS_VENV"; ok=1; }
   node_fresh || { log "node_modules missing or stale: $HERE/node_modules"; ok=1; }
+  web_fresh || { log "web node_modules missing or stale: $WEB/node_modules"; ok=1; }
+  chromium_ok || { log "chromium missing: $CHROMIUM (apt-get install -y chromium)"; ok=1; }
+  command -v redis-server >/dev/null 2>&1 || { log "redis-server missing (apt-get install -y redis-server)"; ok=1; }
   [ $ok -eq 0 ] && log "peers installed and up to date"
   exit $ok
 fi
@@ -172,4 +196,55 @@ else
   log "node_modules ready"
 fi
 
-log "peers ready: python=$VENV/bin/python pycrdt-websocket=$PCWS_VENV/bin/python node_modules=$HERE/node_modules"
+# ---------------------------------------------------------------- web (demo page)
+if [ "$mode" != force ] && web_fresh; then
+  log "web node_modules up to date ($WEB/node_modules)"
+else
+  rm -f "$WEB_STAMP"
+  # --ignore-scripts: esbuild's postinstall only checks its binary, which comes as the
+  # optional package @esbuild/<platform>; playwright-core has no install script (and
+  # never downloads a browser: the test drives $CHROMIUM).
+  log "npm ci in $WEB"
+  (cd "$WEB" && "$NPM" ci --ignore-scripts --no-audit --no-fund --loglevel=error </dev/null >&2)
+  (cd "$WEB" && "$NODE" --input-type=module -e '
+    const esbuild = await import("esbuild");
+    await esbuild.transform("let a = 1");
+    const { chromium } = await import("playwright-core");
+    if (typeof chromium.launch !== "function") throw new Error("playwright-core has no chromium.launch");
+  ' </dev/null)
+  echo "$web_want" > "$WEB_STAMP"
+  log "web node_modules ready"
+fi
+
+# apt_ensure NAME PACKAGE CHECK...: Debian's PACKAGE installed (as root) unless CHECK
+# already succeeds.
+apt_ensure() {
+  local name="$1" package="$2"
+  shift 2
+  if "$@" >/dev/null 2>&1; then
+    log "$name present"
+    return
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    die "$name missing: run as root: apt-get install -y $package"
+  fi
+  log "installing $name (apt-get install -y --no-install-recommends $package)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -q --no-install-recommends "$package" </dev/null >&2; then
+    log "apt-get install failed; apt-get update and again"
+    apt-get update -q </dev/null >&2
+    apt-get install -y -q --no-install-recommends "$package" </dev/null >&2
+  fi
+  "$@" >/dev/null 2>&1 || die "apt-get installed $package but $name is still missing"
+  log "$name ready"
+}
+
+if [ "$CHROMIUM" != /usr/bin/chromium ] && ! chromium_ok; then
+  die "CHROMIUM=$CHROMIUM does not exist"
+fi
+apt_ensure "chromium ($CHROMIUM)" chromium "$CHROMIUM" --version
+# The wire-redis tests start their own redis-servers (free ports, temp dirs).
+apt_ensure redis-server redis-server redis-server --version
+# Debian's package starts a system Redis on 6379; the tests never use it.
+
+log "peers ready: python=$VENV/bin/python pycrdt-websocket=$PCWS_VENV/bin/python node_modules=$HERE/node_modules web=$WEB/node_modules chromium=$CHROMIUM redis-server=$(command -v redis-server)"

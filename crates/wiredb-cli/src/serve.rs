@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use wire_file::AsyncFileServer;
+use wire_redis::{AsyncRedisServer, RedisConfig};
 use wire_websocket::wiredb::ManagerConfig;
 use wire_websocket::{AsyncWebSocketServer, PrometheusMetrics, ServerConfig, ServerTls};
 
@@ -53,6 +54,12 @@ pub(crate) struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Share every room with the other servers on this Redis
+    /// (`redis://[user:password@]host[:port][/db]`): clients of any of them meet in
+    /// the same rooms. With --dir each room is also kept in a file here; with
+    /// --memory Redis holds the only copy (run it with `appendonly yes`).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
     /// Do not serve the demo page (a plain GET of any room path then gets 404).
     #[arg(long)]
     no_page: bool,
@@ -94,18 +101,32 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     if let Some(key) = tokens.clone() {
         builder = builder.connect_hook(key);
     }
-    let server = if args.memory {
-        builder.build()
-    } else {
+    let redis = match &args.redis {
+        Some(url) => Some(AsyncRedisServer::connect(url, RedisConfig::default()).await?),
+        None => None,
+    };
+    if !args.memory {
         prepare_dir(&args.dir)?;
-        builder.hooks(AsyncFileServer::new(&args.dir)).build()
+    }
+    // The file hook first: a room opens from its file, then appends to Redis what
+    // the file holds and Redis lacks.
+    let server = match (args.memory, redis) {
+        (true, None) => builder.build(),
+        (true, Some(redis)) => builder.hooks(redis).build(),
+        (false, None) => builder.hooks(AsyncFileServer::new(&args.dir)).build(),
+        (false, Some(redis)) => builder
+            .hooks((AsyncFileServer::new(&args.dir), redis))
+            .build(),
     };
     let running = server.start(&args.host, args.port).await?;
-    let storage = if args.memory {
+    let mut storage = if args.memory {
         "in memory only".to_owned()
     } else {
         format!("rooms in {}", args.dir.display())
     };
+    if let Some(url) = &args.redis {
+        storage.push_str(&format!(", shared through {}", wire_redis_shown(url)));
+    }
     // On stdout, for scripts (and tests) that start the server on port 0.
     crate::print(&format!(
         "wiredb serving on {}/ROOM ({storage})\n",
@@ -208,5 +229,15 @@ impl StopSignals {
             _ = self.interrupt.recv() => "SIGINT",
             _ = self.terminate.recv() => "SIGTERM",
         }
+    }
+}
+
+/// The Redis URL as shown: without its password.
+fn wire_redis_shown(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
     }
 }

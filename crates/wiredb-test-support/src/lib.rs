@@ -3,6 +3,10 @@
 //! peer uses (a Y.Text "text" and a Y.Map "map").
 #![allow(clippy::expect_used)] // test support: a failure should fail the test
 
+mod redis;
+
+pub use redis::{RedisServer, redis_server_binary};
+
 use std::future::Future;
 use std::time::Duration;
 
