@@ -74,6 +74,13 @@ impl RedisConfig {
         self
     }
 
+    /// Sets [`RedisConfig::min_backoff`] and [`RedisConfig::max_backoff`].
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min;
+        self.max_backoff = max.max(min);
+        self
+    }
+
     /// Sets [`RedisConfig::lease_ttl`].
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
