@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-pub use wiredb_test_support::{PATIENCE, eventually, push_text, set_map, text_of, within};
+pub use wiredb_test_support::{
+    PATIENCE, RedisServer, eventually, push_text, redis_server_binary, set_map, text_of, within,
+};
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, Lines};

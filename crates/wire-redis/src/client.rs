@@ -50,7 +50,7 @@ impl AsyncRedisClient {
     /// Those of [`AsyncRedisServer::connect`](crate::AsyncRedisServer::connect), and
     /// [`Error::BadData`](crate::Error::BadData) for a snapshot that does not apply.
     pub async fn connect(url: &str, room: &str, config: RedisConfig) -> Result<Self> {
-        Self::connect_doc(url, room, Doc::new(), config).await
+        Self::connect_doc(url, room, wiredb::new_doc(), config).await
     }
 
     /// As [`AsyncRedisClient::connect`], syncing `doc` (what it holds already that
@@ -60,7 +60,7 @@ impl AsyncRedisClient {
     ///
     /// As [`AsyncRedisClient::connect`].
     pub async fn connect_doc(url: &str, room: &str, doc: Doc, config: RedisConfig) -> Result<Self> {
-        let redis = Redis::connect(url).await?;
+        let redis = Redis::connect(url, &config).await?;
         let awareness: SharedAwareness = Arc::new(Mutex::new(Awareness::new(doc.clone())));
         let target = Arc::new(Standalone {
             name: room.to_owned(),

@@ -33,6 +33,9 @@ use crate::keys::RoomKeys;
 use crate::store::{self, Stored};
 use crate::target::Target;
 
+/// Further attempts to load a room before it opens without Redis (and resyncs later).
+const OPEN_RETRIES: usize = 2;
+
 /// Frames handed to the writer at most per round trip.
 const MAX_BATCH: usize = 256;
 
@@ -45,9 +48,15 @@ pub(crate) struct Redis {
     pub(crate) shown: String,
 }
 
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a command (other than the blocking read) may take: a compaction of a big
+/// room is the slowest.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Redis {
     /// Connects to `url` and checks it answers (and that the credentials are good).
-    pub(crate) async fn connect(url: &str) -> Result<Redis> {
+    pub(crate) async fn connect(url: &str, config: &RedisConfig) -> Result<Redis> {
         let shown = crate::error::redacted(url);
         let client = redis::Client::open(url).map_err(|error| Error::InvalidUrl {
             url: shown.clone(),
@@ -57,22 +66,50 @@ impl Redis {
             url: shown.clone(),
             source,
         };
-        // A first connection by hand: the manager would retry a refused one forever,
-        // and a wrong password must be one error at start.
+        // A first connection by hand: the manager would retry a refused one, and a
+        // wrong password must be one error at start.
         let mut first = client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(
+                &redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(COMMAND_TIMEOUT)),
+            )
             .await
             .map_err(redis_error)?;
         redis::cmd("PING")
             .query_async::<()>(&mut first)
             .await
             .map_err(redis_error)?;
-        let manager = client.get_connection_manager().await.map_err(redis_error)?;
+        let manager_config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_min_delay(config.min_backoff)
+            .set_max_delay(config.max_backoff);
+        let manager = client
+            .get_connection_manager_with_config(manager_config)
+            .await
+            .map_err(redis_error)?;
         Ok(Redis {
             client,
             manager,
             shown,
         })
+    }
+
+    /// A connection of its own for a link's blocking reads: its replies may take the
+    /// whole `block` (redis-rs's default response timeout of 500 ms would cut every
+    /// read short), and a little more before a dead connection counts as one.
+    async fn reader_connection(
+        &self,
+        block: Duration,
+    ) -> redis::RedisResult<MultiplexedConnection> {
+        self.client
+            .get_multiplexed_async_connection_with_config(
+                &redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(block + COMMAND_TIMEOUT)),
+            )
+            .await
     }
 }
 
@@ -142,9 +179,29 @@ impl<T: Target + Clone> Link<T> {
         let (frames, outgoing) = mpsc::unbounded_channel();
         inner.observe(frames);
         let mut conn = redis.manager.clone();
-        if let Err(error) = inner.resync(&mut conn).await {
-            inner.unobserve();
-            return Err(error);
+        let mut loaded = inner.resync(&mut conn).await;
+        // The manager learns that its connection died (a Redis restart) from the
+        // command that fails, and reconnects for the next: a room opening just after
+        // must not pay for that.
+        for _ in 0..OPEN_RETRIES {
+            if !matches!(loaded, Err(Error::Redis { .. })) {
+                break;
+            }
+            tokio::time::sleep(config.min_backoff).await;
+            loaded = inner.resync(&mut conn).await;
+        }
+        match loaded {
+            Ok(()) => {}
+            // Redis unreachable (or a connection that broke): the room opens anyway and
+            // serves its local clients; the reader resyncs once Redis answers.
+            Err(error @ Error::Redis { .. }) => {
+                inner.note_failure("loading the room from Redis", &error);
+                inner.resync_needed.store(true, Ordering::Release);
+            }
+            Err(error) => {
+                inner.unobserve();
+                return Err(error);
+            }
         }
         // Not on `spawn`: a room's close waits for the tasks spawned on it before its
         // hooks close, and the writer must outlive the room's last edits.
@@ -563,7 +620,7 @@ async fn read_loop<T: Target>(inner: Arc<Inner<T>>) {
         let Some(connection) = conn.as_mut() else {
             let connected = tokio::select! {
                 () = inner.stop.cancelled() => return,
-                connected = inner.redis.client.get_multiplexed_async_connection() => connected,
+                connected = inner.redis.reader_connection(config.block) => connected,
             };
             match connected {
                 Ok(connected) => conn = Some(connected),

@@ -55,7 +55,7 @@ impl AsyncRedisServer {
     /// the credentials.
     pub async fn connect(url: &str, config: RedisConfig) -> Result<Self> {
         Ok(AsyncRedisServer {
-            redis: Redis::connect(url).await?,
+            redis: Redis::connect(url, &config).await?,
             config,
             links: RoomClients::new(),
         })

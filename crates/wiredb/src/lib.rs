@@ -53,6 +53,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod channel;
+mod doc_id;
 mod error;
 mod lock;
 mod manager;
@@ -63,6 +64,7 @@ mod room;
 mod room_clients;
 
 pub use channel::{Channel, CloseKind, CloseReason, MemoryChannel};
+pub use doc_id::new_doc;
 pub use error::{BoxError, Error, Result};
 pub use lock::lock_unpoisoned;
 pub use manager::{BoxFuture, ManagerConfig, RoomHooks, RoomLease, RoomManager};

@@ -203,7 +203,7 @@ impl AsyncFileClient {
             jobs.clone(),
         ));
         let provider = Arc::new(Provider::spawn(
-            doc.unwrap_or_default(),
+            doc.unwrap_or_else(wiredb::new_doc),
             doc_end,
             config.provider,
         ));

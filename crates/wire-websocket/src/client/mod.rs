@@ -123,7 +123,7 @@ impl AsyncWebSocketClient {
 
     /// What [`ClientBuilder::connect`] does.
     async fn start(url: String, doc: Option<Doc>, config: ClientConfig) -> Result<Self> {
-        let doc = doc.unwrap_or_default();
+        let doc = doc.unwrap_or_else(wiredb::new_doc);
         let awareness = config
             .provider
             .awareness

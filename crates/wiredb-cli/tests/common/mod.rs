@@ -31,7 +31,10 @@ impl Server {
         command
             .args(["serve", "--port", "0"])
             .args(args)
-            .env_remove("RUST_LOG")
+            .env(
+                "RUST_LOG",
+                std::env::var("WIREDB_TEST_SERVER_LOG").unwrap_or_default(),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);

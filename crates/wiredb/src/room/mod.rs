@@ -179,7 +179,7 @@ impl std::fmt::Debug for Room {
 impl Room {
     /// A new, empty room named `id`.
     pub fn new(id: impl Into<String>, config: RoomConfig) -> Self {
-        Self::with_doc(id, Doc::new(), config)
+        Self::with_doc(id, crate::new_doc(), config)
     }
 
     /// A room over an existing document.
