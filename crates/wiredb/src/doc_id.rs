@@ -15,7 +15,7 @@ use yrs::Doc;
 ///
 /// ```
 /// let doc = wiredb::new_doc();
-/// assert!(doc.client_id() <= u64::from(u32::MAX));
+/// assert!(doc.client_id().get() <= u64::from(u32::MAX));
 /// ```
 pub fn new_doc() -> Doc {
     Doc::with_client_id(random_client_id())
@@ -41,7 +41,7 @@ mod tests {
     #[test]
     fn ids_are_32_bit_and_differ() {
         let ids: std::collections::HashSet<u64> =
-            (0..1000).map(|_| super::new_doc().client_id()).collect();
+            (0..1000).map(|_| super::new_doc().client_id().get()).collect();
         assert_eq!(ids.len(), 1000);
         assert!(ids.iter().all(|&id| id > 0 && id <= u64::from(u32::MAX)));
     }
