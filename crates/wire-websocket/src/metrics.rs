@@ -27,14 +27,26 @@ impl SocketMetrics {
     }
 }
 
-/// WebSocket connections being served with `access` (label `read_write` or
-/// `read_only`).
-pub(crate) fn connections(access: crate::Access) -> Gauge {
-    let access = match access {
-        crate::Access::ReadWrite => "read_write",
-        crate::Access::ReadOnly => "read_only",
-    };
-    gauge!("wiredb_connections", "access" => access)
+/// One WebSocket connection being served, counted in `wiredb_connections` (label
+/// `access`: `read_write` or `read_only`) from its creation until it is dropped.
+pub(crate) struct OpenConnection(Gauge);
+
+impl OpenConnection {
+    pub(crate) fn new(access: crate::Access) -> Self {
+        let access = match access {
+            crate::Access::ReadWrite => "read_write",
+            crate::Access::ReadOnly => "read_only",
+        };
+        let gauge = gauge!("wiredb_connections", "access" => access);
+        gauge.increment(1.0);
+        OpenConnection(gauge)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// Upgrade requests refused before the upgrade, by HTTP status.

@@ -9,9 +9,11 @@ use crate::CliError;
 
 #[derive(Debug, Args)]
 pub(crate) struct KeyArgs {
-    /// File holding the secret that signs room tokens (at least 32 bytes; a trailing
-    /// newline is ignored). Create one with `head -c 32 /dev/urandom | base64 > key`.
-    #[arg(long, value_name = "FILE", conflicts_with = "auth_key")]
+    /// File holding the secret that signs room tokens: its bytes are the HMAC key,
+    /// less one trailing newline (at least 32 bytes). Create one with
+    /// `head -c 32 /dev/urandom | base64 > key` (the key is then that base64 text).
+    /// Wins over --auth-key / WIREDB_AUTH_KEY.
+    #[arg(long, value_name = "FILE")]
     auth_key_file: Option<PathBuf>,
     /// The secret itself (prefer --auth-key-file or WIREDB_AUTH_KEY: a command line
     /// is visible to every user of the machine).
@@ -31,8 +33,13 @@ impl KeyArgs {
             (Some(path), _) => {
                 let bytes = std::fs::read(path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let trimmed = bytes.trim_ascii_end().to_vec();
-                Some(trimmed)
+                // One line ending only: other trailing bytes are part of the key.
+                let key = bytes
+                    .strip_suffix(b"\r\n")
+                    .or_else(|| bytes.strip_suffix(b"\n"))
+                    .unwrap_or(&bytes)
+                    .to_vec();
+                Some(key)
             }
             (None, Some(key)) => Some(key.as_bytes().to_vec()),
             (None, None) => None,

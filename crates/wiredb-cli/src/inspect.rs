@@ -29,6 +29,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), CliError> {
     // or `wiredb squash`, cuts the tail).
     let torn = parsed.torn.as_ref().map(|torn| {
         let what = match torn.declared_len {
+            _ if parsed.header_len == 0 => "a torn header",
             Some(0) => "zero bytes",
             _ => "a torn record",
         };
@@ -46,7 +47,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), CliError> {
     let out = if args.json {
         let report = json!({
             "file": args.file.display().to_string(),
-            "version": (!bytes.is_empty()).then_some(wire_file::FORMAT_VERSION),
+            "version": (parsed.header_len > 0).then_some(wire_file::FORMAT_VERSION),
             "bytes": bytes.len(),
             "records": parsed.records.len(),
             "torn_tail": torn.as_ref().map(|(offset, warning)| json!({ "offset": offset, "warning": warning })),
@@ -58,6 +59,14 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), CliError> {
         format!(
             "{}: empty file (0 bytes, not even a header yet): an empty document\n",
             args.file.display()
+        )
+    } else if parsed.header_len == 0 {
+        // Only part of a header (a crash while the file was created): no records.
+        let warning = torn.as_ref().map(|(_, w)| w.as_str()).unwrap_or_default();
+        format!(
+            "{}: {} bytes, no complete header: an empty document\nwarning: {warning}\n",
+            args.file.display(),
+            bytes.len()
         )
     } else {
         let torn_line = match &torn {

@@ -28,22 +28,24 @@ pub(crate) fn run(args: SquashArgs) -> Result<(), CliError> {
     // character and grows quadratically with the record count.
     // The open's own errors name the file; the merge's are about records, so the
     // path is added to them. An empty document becomes no record at all.
-    // Read before the open, which cuts a torn tail: the size reported is the file's.
-    let size_on_disk = std::fs::metadata(&args.file)
-        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?
-        .len();
+    // Read before the open, which cuts a torn tail: the sizes reported are the
+    // file's, and the cut is measured from its parse (a torn header is rewritten
+    // whole, so the sizes alone would not show it).
+    let before = std::fs::read(&args.file)
+        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
+    let size_on_disk = before.len() as u64;
+    let cut = wire_file::parse_log(&before)
+        .ok()
+        .and_then(|parsed| parsed.torn.map(|torn| before.len() - torn.offset))
+        .unwrap_or(0);
     let (mut log, records, merged) =
         UpdateLog::open_checked(&args.file, Durability::Fsync, |records| {
             wire_file::squashed_state(records).map_err(|e| e.at_path(&args.file))
         })?;
     let stats = log.squash(&merged)?;
-    let cut = size_on_disk.saturating_sub(stats.bytes_before);
     let torn = match cut {
         0 => String::new(),
-        n => format!(
-            " (a torn tail of {} cut)",
-            crate::plural(n as usize, "byte")
-        ),
+        n => format!(" (a torn tail of {} cut)", crate::plural(n, "byte")),
     };
     crate::print(&format!(
         "{}: {}, {} -> {}, {}{torn}\n",

@@ -10,7 +10,8 @@ use crate::auth::KeyArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct TokenArgs {
-    /// The room the token opens (with `--prefix`: every room whose id starts with it).
+    /// The room the token opens (with `--prefix`: every room whose id starts with it;
+    /// end a prefix with a separator, `team-a/`, or it also opens `team-admin`).
     room: String,
     #[command(flatten)]
     key: KeyArgs,
@@ -26,6 +27,9 @@ pub(crate) struct TokenArgs {
 }
 
 pub(crate) fn run(args: TokenArgs) -> Result<(), CliError> {
+    if args.room.is_empty() {
+        return Err("a token names a room (or, with --prefix, a non-empty prefix)".into());
+    }
     let key = args
         .key
         .load()?

@@ -354,6 +354,16 @@ fn inspect_names_foreign_versions_and_offsets() {
     assert_eq!(report["roots"]["text"]["value"], "kept");
     assert_eq!(std::fs::read(&torn).unwrap(), bytes, "inspect wrote");
 
+    // A torn header (a crash while the file was created): no version, no records.
+    let half = dir.path().join("half_updates.y");
+    std::fs::write(&half, b"0.0").unwrap();
+    let report = inspect_json(&half);
+    assert_eq!(report["version"], Value::Null, "{report}");
+    assert_eq!(report["torn_tail"]["offset"], 0, "{report}");
+    let squashed = wiredb(&["squash", half.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&squashed.stdout);
+    assert!(stdout.contains("(a torn tail of 3 bytes cut)"), "{stdout}");
+
     // An empty file is said to be empty, not "v0.0.1, 0 records".
     let empty = dir.path().join("empty_updates.y");
     std::fs::write(&empty, b"").unwrap();

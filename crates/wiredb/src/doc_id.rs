@@ -40,8 +40,9 @@ fn random_client_id() -> u64 {
 mod tests {
     #[test]
     fn ids_are_32_bit_and_differ() {
-        let ids: std::collections::HashSet<u64> =
-            (0..1000).map(|_| super::new_doc().client_id().get()).collect();
+        let ids: std::collections::HashSet<u64> = (0..1000)
+            .map(|_| super::new_doc().client_id().get())
+            .collect();
         assert_eq!(ids.len(), 1000);
         assert!(ids.iter().all(|&id| id > 0 && id <= u64::from(u32::MAX)));
     }

@@ -424,7 +424,7 @@ fn release(inner: &Arc<ManagerInner>, id: &str) {
 
 async fn close_when_idle(inner: Arc<ManagerInner>, id: String, epoch: u64) {
     let grace = inner.config.close_grace;
-    if grace == Duration::MAX {
+    if grace == Duration::MAX && keeps_its_document(&inner, &id) {
         // Kept until shutdown, which closes every room itself.
         return;
     }
@@ -448,6 +448,17 @@ async fn close_when_idle(inner: Arc<ManagerInner>, id: String, epoch: u64) {
         (slot.cell.clone(), done)
     };
     finish_close(&inner, &id, room, done).await;
+}
+
+/// Whether the idle room `id` holds a document worth keeping: it opened, and its
+/// storage has not failed. A room that failed to open, or whose storage failed
+/// (refusing every edit until it reopens), is closed even when rooms are kept.
+fn keeps_its_document(inner: &ManagerInner, id: &str) -> bool {
+    let rooms = inner.rooms();
+    rooms
+        .get(id)
+        .and_then(|slot| slot.cell.get())
+        .is_some_and(|room| room.storage_failure().is_none())
 }
 
 /// Closes the room in `cell` and runs its closing hooks. A hook's error is logged,

@@ -28,6 +28,13 @@ use crate::socket::no_delay;
 /// retrying at once would spin while nothing can be accepted.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
+/// How long a connection may stay plain HTTP (requests and keep-alive alike) before it
+/// is closed: far longer than a page, a scrape or a health check takes.
+const PLAIN_HTTP_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a shutdown waits for a plain HTTP answer in progress.
+const SHUTDOWN_DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
 /// Accepts on `listener` until `stop` is cancelled, then waits for every HTTP
 /// connection (requests in progress, a connect hook answering) to finish.
 pub(super) async fn run(
@@ -79,7 +86,13 @@ pub(super) async fn run(
                 // The handshake counts against the same bound as the request head: a
                 // socket that never finishes it must not be held for ever.
                 let acceptor = tokio_rustls::TlsAcceptor::from(tls.0);
-                match tokio::time::timeout(limits.0, acceptor.accept(tcp)).await {
+                let handshake = tokio::time::timeout(limits.0, acceptor.accept(tcp));
+                let shaken = tokio::select! {
+                    shaken = handshake => shaken,
+                    // A shutdown does not wait for handshakes.
+                    () = stop.cancelled() => return,
+                };
+                match shaken {
                     Ok(Ok(stream)) => serve_http(stream, remote, app, limits.0, stop).await,
                     Ok(Err(error)) => tracing::debug!(%remote, %error, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
@@ -147,13 +160,23 @@ async fn serve_http<S>(
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades()
     );
+    // The connection's HTTP part ends when it upgrades (the socket is then the
+    // room's), so this bounds only plain requests: a client that never reads the
+    // page's bytes must not hold its slot, nor a shutdown, for ever.
+    let limited = tokio::time::timeout(PLAIN_HTTP_LIMIT, connection.as_mut());
     let served = tokio::select! {
-        served = connection.as_mut() => served,
+        served = limited => served.unwrap_or_else(|_| {
+            tracing::debug!(%remote, "plain HTTP connection over its time limit; closed");
+            Ok(())
+        }),
         () = stop.cancelled() => {
             // Answer what is in progress (a connect hook, which sees the shutdown and
-            // refuses with 503), accept nothing more on this connection.
+            // refuses with 503), accept nothing more on this connection, and give up
+            // on it after a bound.
             connection.as_mut().graceful_shutdown();
-            connection.await
+            tokio::time::timeout(SHUTDOWN_DRAIN_LIMIT, connection)
+                .await
+                .unwrap_or(Ok(()))
         }
     };
     if let Err(error) = served {

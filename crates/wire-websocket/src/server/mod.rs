@@ -65,8 +65,9 @@ use crate::socket::{tracked_counted, websocket_config};
 
 struct Shared {
     manager: RoomManager,
-    /// Where requests that are not WebSocket upgrades go (standalone server only).
-    http: Option<Router>,
+    /// Where requests that are not WebSocket upgrades go (standalone server only):
+    /// health merged with the app's routes, set once by the builder.
+    http: std::sync::OnceLock<Router>,
     config: ServerConfig,
     connect_hook: Option<Arc<dyn ConnectHook>>,
     /// One token per upgraded connection, so shutdown can wait for them all.
@@ -217,17 +218,24 @@ impl ServerBuilder {
                 self.config.manager.clone(),
             ),
         };
-        AsyncWebSocketServer {
+        let server = AsyncWebSocketServer {
             shared: Arc::new(Shared {
                 manager,
-                http: self.http,
+                http: std::sync::OnceLock::new(),
                 config: self.config,
                 connect_hook: self.connect_hook,
                 connections: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 metrics: SocketMetrics::server(),
             }),
+        };
+        if let Some(app) = self.http {
+            // Merged here rather than when serving: a router that routes `/healthz`
+            // too makes axum panic, and that must happen in the caller, not in a
+            // serving task after `start` has said it is up.
+            let _ = server.shared.http.set(server.health_routes().merge(app));
         }
+        server
     }
 }
 
@@ -333,10 +341,10 @@ impl AsyncWebSocketServer {
     ) -> Result<()> {
         let stop = self.shared.shutdown.clone();
         let websocket = self.routes::<()>("");
-        // `/healthz` and `/readyz` always, then the app's routes; without them, any
-        // other plain request gets the rooms' answer (426 "upgrade required").
-        let http = match &self.shared.http {
-            Some(app) => self.health_routes().merge(app.clone()),
+        // Without app routes, any plain request but health gets the rooms' answer
+        // (426 "upgrade required").
+        let http = match self.shared.http.get() {
+            Some(app) => app.clone(),
             None => self.health_routes().fallback_service(websocket.clone()),
         };
         let routes = accept::Routes { websocket, http };
@@ -575,12 +583,11 @@ async fn serve_connection(
         }
     };
     tracing::info!(room, peer = channel.id(), ?access, "connection opened");
-    let open = crate::metrics::connections(access);
-    open.increment(1.0);
+    // Decremented when dropped: a connection task aborted or panicking still counts out.
+    let _open = crate::metrics::OpenConnection::new(access);
     let options = PeerOptions::default().read_only(access == Access::ReadOnly);
     let peer = channel.id().to_owned();
     let result = lease.room().serve_shared(channel, options).await;
-    open.decrement(1.0);
     match result {
         Ok(()) => tracing::info!(room, %peer, "connection closed"),
         Err(error) => tracing::info!(room, %peer, %error, "connection closed"),

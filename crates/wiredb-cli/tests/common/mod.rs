@@ -31,10 +31,7 @@ impl Server {
         command
             .args(["serve", "--port", "0"])
             .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("WIREDB_TEST_SERVER_LOG").unwrap_or_default(),
-            )
+            .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);

@@ -3,8 +3,10 @@
 //! one with the same key; [`TokenKey::sign`] and `wiredb token` make them too.
 //!
 //! Claims: `room` (an exact room id) or `room_prefix` (every room whose id starts
-//! with it), `access` (`"rw"` or `"r"`), and `exp` (seconds since the Unix epoch;
-//! optional, but `wiredb token` always sets it).
+//! with it; an empty prefix is refused), `access` (`"rw"` or `"r"`), `exp` (seconds
+//! since the Unix epoch, fractions allowed; optional, but `wiredb token` and
+//! [`Grant::room`] always set it: a token without one never expires), and `nbf`
+//! (not before), checked when present.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,7 +33,8 @@ pub const MIN_KEY_BYTES: usize = 32;
 pub enum RoomScope {
     /// Exactly this room id.
     Room(String),
-    /// Every room whose id starts with this (`"team-a/"`).
+    /// Every room whose id starts with this (`"team-a/"`; end it with a separator, or
+    /// `"team-a"` also opens `"team-admin"`). An empty prefix opens nothing.
     Prefix(String),
 }
 
@@ -39,7 +42,8 @@ impl RoomScope {
     fn admits(&self, room: &str) -> bool {
         match self {
             RoomScope::Room(id) => id == room,
-            RoomScope::Prefix(prefix) => room.starts_with(prefix.as_str()),
+            // An empty prefix would open every room: never what a grant means.
+            RoomScope::Prefix(prefix) => !prefix.is_empty() && room.starts_with(prefix.as_str()),
         }
     }
 }
@@ -61,7 +65,12 @@ impl Grant {
         Grant {
             scope: RoomScope::Room(room.into()),
             access: Access::ReadWrite,
-            expires: SystemTime::now().checked_add(lifetime),
+            // A lifetime past what a clock can hold is "far future", not "never".
+            expires: Some(
+                SystemTime::now()
+                    .checked_add(lifetime)
+                    .unwrap_or(UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX))),
+            ),
         }
     }
 
@@ -89,6 +98,9 @@ pub enum TokenError {
     /// Past its `exp`.
     #[error("token expired")]
     Expired,
+    /// Before its `nbf`.
+    #[error("token not valid yet")]
+    NotYetValid,
     /// Valid, but for other rooms.
     #[error("token not valid for room {room:?}")]
     WrongRoom {
@@ -115,8 +127,12 @@ struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     room_prefix: Option<String>,
     access: String,
+    /// Seconds since the epoch; JWT allows fractions (PyJWT writes them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    exp: Option<u64>,
+    exp: Option<f64>,
+    /// Not before (seconds since the epoch), checked when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<f64>,
 }
 
 /// The key that signs and checks room tokens (HMAC-SHA256). As a [`ConnectHook`]
@@ -180,7 +196,8 @@ impl TokenKey {
                 Access::ReadWrite => "rw".into(),
                 Access::ReadOnly => "r".into(),
             },
-            exp: grant.expires.map(unix_seconds),
+            exp: grant.expires.map(|at| unix_seconds(at) as f64),
+            nbf: None,
         };
         // Serializing a struct of strings and numbers cannot fail.
         let payload = serde_json::to_vec(&claims).unwrap_or_default();
@@ -237,10 +254,16 @@ impl TokenKey {
             .map_err(|_| TokenError::Malformed("claims are not base64url"))?;
         let claims: Claims = serde_json::from_slice(&payload)
             .map_err(|_| TokenError::Malformed("claims are not a room grant"))?;
+        let now_seconds = unix_seconds(now) as f64;
         if let Some(exp) = claims.exp
-            && unix_seconds(now) >= exp
+            && now_seconds >= exp
         {
             return Err(TokenError::Expired);
+        }
+        if let Some(nbf) = claims.nbf
+            && now_seconds < nbf
+        {
+            return Err(TokenError::NotYetValid);
         }
         let access = match claims.access.as_str() {
             "rw" => Access::ReadWrite,
@@ -249,8 +272,12 @@ impl TokenKey {
         };
         let scope = match (claims.room, claims.room_prefix) {
             (Some(id), None) => RoomScope::Room(id),
-            (None, Some(prefix)) => RoomScope::Prefix(prefix),
-            _ => return Err(TokenError::Malformed("exactly one of room and room_prefix")),
+            (None, Some(prefix)) if !prefix.is_empty() => RoomScope::Prefix(prefix),
+            _ => {
+                return Err(TokenError::Malformed(
+                    "exactly one of room and a non-empty room_prefix",
+                ));
+            }
         };
         if !scope.admits(room) {
             return Err(TokenError::WrongRoom {
@@ -267,13 +294,17 @@ impl TokenKey {
     ///
     /// The [`TokenError`] saying why not ([`TokenError::status`] is the answer).
     pub fn check_request(&self, request: &ConnectRequest) -> Result<Access, TokenError> {
-        let token = request.query_param("token").or_else(|| {
-            let value = request.header("authorization")?;
-            let (scheme, token) = value.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned())
-        });
+        // An empty `?token=` (a page without one) does not hide a Bearer header.
+        let token = request
+            .query_param("token")
+            .filter(|t| !t.is_empty())
+            .or_else(|| {
+                let value = request.header("authorization")?;
+                let (scheme, token) = value.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim().to_owned())
+            });
         match token {
             Some(token) if !token.is_empty() => self.verify(&token, &request.room),
             _ => Err(TokenError::Missing),
