@@ -48,6 +48,11 @@ impl RedisServer {
         server
     }
 
+    /// Its process id (for CPU readings from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
