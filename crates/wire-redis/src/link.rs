@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use wiredb::lock_unpoisoned;
 use wiredb::protocol::{ProtocolError, encode_awareness, encode_update, without_panics};
 use wiredb::yrs::block::ClientID;
-use wiredb::yrs::sync::awareness::AwarenessUpdate;
+use wiredb::yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 use wiredb::yrs::updates::decoder::Decode;
 use wiredb::yrs::{Doc, Origin, ReadTxn, StateVector, Transact, Update};
 
@@ -451,11 +451,27 @@ impl<T: Target> Inner<T> {
             return;
         }
         tracing::debug!(room = self.room(), clients = ?stale, "remote presence expired");
-        self.target.with_awareness(|awareness| {
-            for id in stale {
-                awareness.remove_state(id);
-            }
+        // Removed with this link's origin, as if Redis had said so: the room's own
+        // clients hear of it, Redis does not (the client may be alive and merely cut
+        // off from us; its server renews it for everyone else).
+        let origin = self.origin.clone();
+        let applied = self.target.with_awareness(|awareness| {
+            let clients = stale
+                .iter()
+                .filter_map(|&id| {
+                    let (clock, _) = awareness.meta(id)?;
+                    let entry = AwarenessUpdateEntry {
+                        clock: clock.wrapping_add(1),
+                        json: "null".into(),
+                    };
+                    Some((id, entry))
+                })
+                .collect();
+            awareness.apply_update_with(AwarenessUpdate { clients }, origin)
         });
+        if let Err(error) = applied {
+            tracing::debug!(room = self.room(), %error, "expired presence not removed");
+        }
     }
 
     /// One compaction, if this link holds (or takes) the lease and the stream is long

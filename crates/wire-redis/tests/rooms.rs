@@ -216,10 +216,14 @@ async fn compaction_trims_the_stream_and_loses_nothing() {
         .await
         .unwrap();
     let loaded = fresh.doc().get_or_insert_text("text");
-    assert_eq!(
-        loaded.get_string(&fresh.doc().transact()),
-        text.get_string(&writer.doc().transact())
-    );
+    let whole = text.get_string(&writer.doc().transact());
+    assert_eq!(loaded.get_string(&fresh.doc().transact()), whole);
+    // And a fresh server serves a joining client the whole document.
+    let later = server_on(&redis.url(), RedisConfig::default()).await;
+    let joiner = client(&later, "long").await;
+    assert_eq!(text_of(joiner.doc()), whole);
+    joiner.close().await.unwrap();
+    later.shutdown().await.unwrap();
     // The bound: the snapshot (the document, ~10 KB of text plus its ids) and at most
     // 400 entries of one character each.
     let memory = |key: &str| -> u64 {

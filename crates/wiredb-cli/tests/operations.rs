@@ -265,6 +265,41 @@ async fn memory_rooms_outlive_their_clients_until_the_idle_timeout() {
     assert_eq!(text_of(second.doc()), "");
     second.close().await.unwrap();
     evicting.terminate().await;
+
+    // With files: by default the room closes (its file flushed) as its last client
+    // leaves; with a timeout it stays open that long, then closes.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lingering = Server::start_with(
+        &args(&[
+            "--dir",
+            data.to_str().unwrap(),
+            "--room-idle-timeout",
+            "300ms",
+        ]),
+        None,
+    )
+    .await;
+    let first = synced_client(&lingering.url("kept")).await;
+    push_text(first.doc(), "in the file");
+    first.close().await.unwrap();
+    let (_, _, health) = http(lingering.port, "GET", "/healthz").await;
+    assert!(health.contains(r#""rooms":1"#), "closed at once: {health}");
+    let port = lingering.port;
+    let mut closed = false;
+    for _ in 0..50 {
+        let (_, _, health) = http(port, "GET", "/healthz").await;
+        if health.contains(r#""rooms":0"#) {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed, "the idle room was not closed");
+    let reopened = synced_client(&lingering.url("kept")).await;
+    assert_eq!(text_of(reopened.doc()), "in the file");
+    reopened.close().await.unwrap();
+    lingering.terminate().await;
 }
 
 /// A certificate for `localhost` and its key, as PEM files in `dir`.
