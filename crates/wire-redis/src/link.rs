@@ -499,15 +499,7 @@ impl<T: Target> Inner<T> {
             return Ok(false);
         };
         let scratch = Doc::new();
-        let apply = |update: &[u8]| {
-            without_panics("compacting", || {
-                let update = Update::decode_v1(update)?;
-                scratch
-                    .transact_mut()
-                    .apply_update(update)
-                    .map_err(|e| ProtocolError::InvalidUpdate(e.to_string()))
-            })
-        };
+        let apply = |update: &[u8]| apply_to(&scratch, update, "compacting");
         if let Some(state) = &stored.snapshot
             && let Err(error) = apply(state)
         {
@@ -538,18 +530,20 @@ impl<T: Target> Inner<T> {
     }
 }
 
+/// Applies v1 `update` to `doc` (with no origin), a yrs panic on bad input an error.
+fn apply_to(doc: &Doc, update: &[u8], what: &str) -> std::result::Result<(), ProtocolError> {
+    without_panics(what, || {
+        let update = Update::decode_v1(update)?;
+        doc.transact_mut()
+            .apply_update(update)
+            .map_err(|e| ProtocolError::InvalidUpdate(e.to_string()))
+    })
+}
+
 /// The state vector of what Redis holds (built in a scratch document).
 fn state_vector_of(stored: &Stored, room: &str) -> Result<StateVector> {
     let scratch = Doc::new();
-    let apply = |update: &[u8]| {
-        without_panics("reading Redis's state", || {
-            let update = Update::decode_v1(update)?;
-            scratch
-                .transact_mut()
-                .apply_update(update)
-                .map_err(|e| ProtocolError::InvalidUpdate(e.to_string()))
-        })
-    };
+    let apply = |update: &[u8]| apply_to(&scratch, update, "reading Redis's state");
     if let Some(state) = &stored.snapshot {
         apply(state).map_err(|error| Error::BadData {
             room: room.to_owned(),

@@ -20,7 +20,7 @@ use yrs::{Array, Doc, Map, ReadTxn, Text, Transact, XmlElementPrelim, XmlFragmen
 
 mod common;
 
-use common::{Server, WIREDB, assert_clean_failure, send, wiredb, wiredb_async};
+use common::{Server, WIREDB, assert_clean_failure, send, synced_client, wiredb, wiredb_async};
 
 /// Asserts success; returns stdout parsed as one JSON document.
 fn json_of(output: &Output) -> Value {
@@ -42,21 +42,13 @@ fn inspect_json(file: &Path) -> Value {
 }
 
 /// Our client in `url`, synced.
-async fn our_client(url: &str) -> AsyncWebSocketClient {
-    let client = AsyncWebSocketClient::connect(url).await.unwrap();
-    tokio::time::timeout(PATIENCE, client.synced())
-        .await
-        .expect("our client never synced")
-        .unwrap();
-    client
-}
 
 #[tokio::test]
 async fn serve_persist_stop_inspect_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path()).await;
 
-    let ours = our_client(&server.url("e2e")).await;
+    let ours = synced_client(&server.url("e2e")).await;
     {
         let text = ours.doc().get_or_insert_text("text");
         text.push(&mut ours.doc().transact_mut(), "from rust;");
@@ -209,10 +201,10 @@ fn a_signal_right_after_the_serving_line_stops_cleanly() {
 async fn sigint_stops_a_server_with_a_client_connected() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path()).await;
-    let ours = our_client(&server.url("int")).await;
+    let ours = synced_client(&server.url("int")).await;
     set_map(ours.doc(), "stopped-by", "SIGINT");
     // The server has the edit once a second client gets it from there.
-    let other = our_client(&server.url("int")).await;
+    let other = synced_client(&server.url("int")).await;
     eventually("the edit reaches the server", || {
         map_json(other.doc())["stopped-by"] == "SIGINT"
     })
@@ -231,9 +223,9 @@ async fn sigint_stops_a_server_with_a_client_connected() {
 async fn memory_mode_writes_no_file() {
     let cwd = tempfile::tempdir().unwrap();
     let server = Server::start_with(&["--memory".as_ref()], Some(cwd.path())).await;
-    let ours = our_client(&server.url("mem")).await;
+    let ours = synced_client(&server.url("mem")).await;
     set_map(ours.doc(), "k", "v");
-    let other = our_client(&server.url("mem")).await;
+    let other = synced_client(&server.url("mem")).await;
     eventually("the room holds the edit", || {
         map_json(other.doc())["k"] == "v"
     })
@@ -623,7 +615,7 @@ async fn dump_a_foreign_room(server_url: &str, seeder: impl FnOnce(Vec<String>) 
     let mut seeder = seeder(args.iter().map(|s| s.to_string()).collect());
     seeder.expect_event("synced").await;
     // The server has the seed once another client gets it from there.
-    let observer = our_client(&format!("{server_url}/dumped")).await;
+    let observer = synced_client(&format!("{server_url}/dumped")).await;
     eventually("the seed reaches the server", || {
         text_of(observer.doc()) == "seeded;" && map_json(observer.doc())["seeded"] == "yes"
     })

@@ -10,19 +10,9 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Server, assert_clean_failure, http, wiredb};
+use common::{Server, assert_clean_failure, http, rooms_become, synced_client, wiredb};
 use wire_websocket::{AsyncWebSocketClient, ClientConfig, Error};
 use wiredb_tests::{PATIENCE, eventually, push_text, text_of};
-
-/// Our client in `url`, synced.
-async fn synced_client(url: &str) -> AsyncWebSocketClient {
-    let client = AsyncWebSocketClient::connect(url).await.unwrap();
-    tokio::time::timeout(PATIENCE, client.synced())
-        .await
-        .expect("never synced")
-        .unwrap();
-    client
-}
 
 /// What the server answers a connection attempt that it refuses: the HTTP status.
 async fn refused_status(url: &str) -> u16 {
@@ -250,17 +240,10 @@ async fn memory_rooms_outlive_their_clients_until_the_idle_timeout() {
     push_text(first.doc(), "dropped when idle");
     // Closing waits for the server's answer, so the edit reached the room first.
     first.close().await.unwrap();
-    let port = evicting.port;
-    let mut evicted = false;
-    for _ in 0..50 {
-        let (_, _, health) = http(port, "GET", "/healthz").await;
-        if health.contains(r#""rooms":0"#) {
-            evicted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(evicted, "the idle room was not dropped");
+    assert!(
+        rooms_become(evicting.port, 0).await,
+        "the idle room was not dropped"
+    );
     let second = synced_client(&evicting.url("notes")).await;
     assert_eq!(text_of(second.doc()), "");
     second.close().await.unwrap();
@@ -285,17 +268,10 @@ async fn memory_rooms_outlive_their_clients_until_the_idle_timeout() {
     first.close().await.unwrap();
     let (_, _, health) = http(lingering.port, "GET", "/healthz").await;
     assert!(health.contains(r#""rooms":1"#), "closed at once: {health}");
-    let port = lingering.port;
-    let mut closed = false;
-    for _ in 0..50 {
-        let (_, _, health) = http(port, "GET", "/healthz").await;
-        if health.contains(r#""rooms":0"#) {
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(closed, "the idle room was not closed");
+    assert!(
+        rooms_become(lingering.port, 0).await,
+        "the idle room was not closed"
+    );
     let reopened = synced_client(&lingering.url("kept")).await;
     assert_eq!(text_of(reopened.doc()), "in the file");
     reopened.close().await.unwrap();

@@ -9,7 +9,7 @@ mod common;
 use std::ffi::OsStr;
 use std::path::Path;
 
-use common::{Server, send, wiredb_async};
+use common::{Server, send, synced_client, wiredb_async};
 use serde_json::{Value, json};
 use wire_websocket::AsyncWebSocketClient;
 use wiredb_tests::{
@@ -26,15 +26,6 @@ async fn serve_with_redis(redis: &RedisServer, dir: &Path) -> Server {
         dir.as_os_str(),
     ];
     Server::start_with(&args, None).await
-}
-
-async fn our_client(url: &str) -> AsyncWebSocketClient {
-    let client = AsyncWebSocketClient::connect(url).await.unwrap();
-    tokio::time::timeout(PATIENCE, client.synced())
-        .await
-        .expect("never synced")
-        .unwrap();
-    client
 }
 
 fn js_client(server: &Server, extra: &[&str]) -> Peer {
@@ -82,7 +73,7 @@ async fn servers_on_one_redis_share_rooms_with_every_kind_of_peer_through_faults
     let mut js2 = js_client(&s2, &["--map", "js=yes"]);
     js1.expect_event("synced").await;
     js2.expect_event("synced").await;
-    let ours = our_client(&s2.url("shared")).await;
+    let ours = synced_client(&s2.url("shared")).await;
     push_text(ours.doc(), "rust;");
     set_map(ours.doc(), "lang", "rust");
     let mut py = Peer::python(
@@ -127,7 +118,7 @@ async fn servers_on_one_redis_share_rooms_with_every_kind_of_peer_through_faults
 
     // SIGKILL server 3 mid-edit: what reached Redis is kept, and its client, moved to
     // another server, converges.
-    let on_3 = our_client(&s3.url("shared")).await;
+    let on_3 = synced_client(&s3.url("shared")).await;
     push_text(on_3.doc(), "before-kill;");
     js_wait(&mut js1, &["before-kill;"]).await;
     send(s3.child.id().unwrap(), rustix::process::Signal::KILL);

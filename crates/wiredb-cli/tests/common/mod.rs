@@ -160,3 +160,28 @@ pub async fn http(port: u16, method: &str, path: &str) -> (u16, String, String) 
         .unwrap_or_else(|| panic!("no status in {head:?}"));
     (status, head.to_lowercase(), body.to_owned())
 }
+
+/// Our client in room `url`, synced.
+pub async fn synced_client(url: &str) -> wire_websocket::AsyncWebSocketClient {
+    let client = wire_websocket::AsyncWebSocketClient::connect(url)
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, client.synced())
+        .await
+        .expect("our client never synced")
+        .unwrap();
+    client
+}
+
+/// Waits until `/healthz` on `port` reports `rooms` rooms open; false after 5 s.
+pub async fn rooms_become(port: u16, rooms: usize) -> bool {
+    let wanted = format!(r#""rooms":{rooms},"#);
+    for _ in 0..50 {
+        let (_, _, health) = http(port, "GET", "/healthz").await;
+        if health.contains(&wanted) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
