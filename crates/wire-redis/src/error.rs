@@ -36,7 +36,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `url` with any password replaced by `***`, for messages and logs.
-pub(crate) fn redacted(url: &str) -> String {
+///
+/// ```
+/// assert_eq!(wire_redis::redact_url("redis://:pw@host:6379"), "redis://:***@host:6379");
+/// ```
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
@@ -54,10 +58,13 @@ mod tests {
     #[test]
     fn passwords_are_hidden() {
         assert_eq!(
-            super::redacted("redis://user:secret@host:6379/2"),
+            super::redact_url("redis://user:secret@host:6379/2"),
             "redis://user:***@host:6379/2"
         );
-        assert_eq!(super::redacted("redis://:secret@host"), "redis://:***@host");
-        assert_eq!(super::redacted("redis://host:6379"), "redis://host:6379");
+        assert_eq!(
+            super::redact_url("redis://:secret@host"),
+            "redis://:***@host"
+        );
+        assert_eq!(super::redact_url("redis://host:6379"), "redis://host:6379");
     }
 }

@@ -83,5 +83,5 @@ mod target;
 
 pub use client::AsyncRedisClient;
 pub use config::RedisConfig;
-pub use error::{Error, Result};
+pub use error::{Error, Result, redact_url};
 pub use server::AsyncRedisServer;

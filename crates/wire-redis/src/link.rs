@@ -57,7 +57,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 impl Redis {
     /// Connects to `url` and checks it answers (and that the credentials are good).
     pub(crate) async fn connect(url: &str, config: &RedisConfig) -> Result<Redis> {
-        let shown = crate::error::redacted(url);
+        let shown = crate::error::redact_url(url);
         let client = redis::Client::open(url).map_err(|error| Error::InvalidUrl {
             url: shown.clone(),
             reason: error.to_string(),

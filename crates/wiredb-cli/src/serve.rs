@@ -125,7 +125,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         format!("rooms in {}", args.dir.display())
     };
     if let Some(url) = &args.redis {
-        storage.push_str(&format!(", shared through {}", wire_redis_shown(url)));
+        storage.push_str(&format!(", shared through {}", wire_redis::redact_url(url)));
     }
     // On stdout, for scripts (and tests) that start the server on port 0.
     crate::print(&format!(
@@ -133,6 +133,10 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         running.url()
     ))?;
     tracing::info!(url = %running.url(), %storage, tokens = tokens.is_some(), room_idle_timeout = ?idle, "serving");
+    if !args.no_page {
+        let page = running.url().replacen("ws", "http", 1);
+        tracing::info!("demo page: open {page}/ in two browser windows");
+    }
     // Logged once serving, so that a failure to start stays one error line.
     tracing::info!(open_files_limit = ?open_files, was = ?was, max_connections = cap, "open-files limit");
 
@@ -229,15 +233,5 @@ impl StopSignals {
             _ = self.interrupt.recv() => "SIGINT",
             _ = self.terminate.recv() => "SIGTERM",
         }
-    }
-}
-
-/// The Redis URL as shown: without its password.
-fn wire_redis_shown(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
     }
 }
