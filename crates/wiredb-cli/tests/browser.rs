@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The whole scenario's bound: each step has its own (15 s) inside the script.
+/// The whole scenario's bound: each step has its own (30 s) inside the script.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(240);
 
 fn repo_root() -> PathBuf {
