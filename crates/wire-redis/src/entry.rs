@@ -39,7 +39,7 @@ impl EntryId {
         match self.seq.checked_add(1) {
             Some(seq) => EntryId { ms: self.ms, seq },
             None => EntryId {
-                ms: self.ms + 1,
+                ms: self.ms.saturating_add(1),
                 seq: 0,
             },
         }
