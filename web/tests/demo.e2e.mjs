@@ -26,6 +26,7 @@ const WEB = dirname(dirname(fileURLToPath(import.meta.url)))
 // A liveness bound, as the Rust tests' PATIENCE: reached only when something is wrong (a
 // loaded CI machine is slow, never 30 s slow).
 const STEP_TIMEOUT_MS = 30_000
+const LAUNCH_TIMEOUT_MS = 120_000
 const ROOM = 'e2e-room'
 
 const fail = (msg) => { console.error(`demo.e2e: FAILED: ${msg}`); process.exit(1) }
@@ -216,11 +217,15 @@ try {
   const url = `http://127.0.0.1:${port}/${ROOM}`
 
   await step(`start wiredb serve --port ${port} --dir ${dataDir}`, () => startServer(port, dataDir))
+  // A cold start reads a 200 MB binary and its caches from disk: measured at 13.7 s
+  // on an idle machine after a build had evicted them (0.2-0.3 s warm), and over 30 s
+  // while the machine was busy. Its own bound, a liveness bound like the others.
   browser = await step(`launch ${CHROMIUM}`, () => chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
+    timeout: LAUNCH_TIMEOUT_MS,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  }))
+  }), LAUNCH_TIMEOUT_MS + 5_000)
   console.log(`# chromium ${browser.version()}, page ${url}`)
 
   const A = await step('open page A', () => openPage(browser, 'A', url))
