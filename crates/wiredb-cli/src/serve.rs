@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use wire_file::AsyncFileServer;
+use wire_file::{AsyncFileServer, Durability, FileClientConfig};
 use wire_redis::{AsyncRedisServer, RedisConfig};
 use wire_websocket::wiredb::ManagerConfig;
 use wire_websocket::{AsyncWebSocketServer, PrometheusMetrics, ServerConfig, ServerTls};
@@ -26,6 +26,17 @@ pub(crate) struct ServeArgs {
     /// Directory of the room files, `{dir}/{id}_updates.y` (created if missing).
     #[arg(long, default_value = "./wiredb-data", conflicts_with = "memory")]
     dir: PathBuf,
+    /// When a room's file is synced to the disk (`fdatasync`). Every update is written
+    /// to its file (handed to the kernel) before it is relayed, whatever this says: a
+    /// crash of this process, even SIGKILL, loses nothing. This decides what a power
+    /// loss or kernel crash may take:
+    /// a DURATION such as `100ms` (default) or `1s` syncs each busy file once per
+    /// interval (group commit, as Redis's `appendfsync everysec`): at most that much
+    /// is lost, at one sync per file per interval; `always` syncs every update before
+    /// it is relayed: nothing is lost, at one sync per update (the slowest); `never`
+    /// leaves it to the kernel (about 30 s on Linux) and syncs when a room closes.
+    #[arg(long, value_name = "POLICY", default_value = "100ms", value_parser = parse_fsync, conflicts_with = "memory")]
+    fsync: FsyncPolicy,
     /// Keep rooms in memory only: nothing is written. A room's document stays while
     /// the server runs (clients that come one after another see each other's work),
     /// unless --room-idle-timeout drops it.
@@ -113,16 +124,21 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let server = match (args.memory, redis) {
         (true, None) => builder.build(),
         (true, Some(redis)) => builder.hooks(redis).build(),
-        (false, None) => builder.hooks(AsyncFileServer::new(&args.dir)).build(),
-        (false, Some(redis)) => builder
-            .hooks((AsyncFileServer::new(&args.dir), redis))
-            .build(),
+        (false, None) => builder.hooks(file_server(&args)).build(),
+        (false, Some(redis)) => builder.hooks((file_server(&args), redis)).build(),
     };
     let running = server.start(&args.host, args.port).await?;
     let mut storage = if args.memory {
         "in memory only".to_owned()
     } else {
-        format!("rooms in {}", args.dir.display())
+        let fsync = match args.fsync {
+            FsyncPolicy::Always => "fsync always".to_owned(),
+            FsyncPolicy::Every(interval) => {
+                format!("fsync every {}", humantime::format_duration(interval))
+            }
+            FsyncPolicy::Never => "fsync never".to_owned(),
+        };
+        format!("rooms in {}, {fsync}", args.dir.display())
     };
     if let Some(url) = &args.redis {
         storage.push_str(&format!(", shared through {}", wire_redis::redact_url(url)));
@@ -145,6 +161,47 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     running.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// When room files are synced (`--fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FsyncPolicy {
+    /// Every update, before it is relayed.
+    Always,
+    /// Group commit: each written file at most once per interval.
+    Every(Duration),
+    /// Only when a room closes.
+    Never,
+}
+
+fn parse_fsync(value: &str) -> Result<FsyncPolicy, String> {
+    match value {
+        "always" => Ok(FsyncPolicy::Always),
+        "never" => Ok(FsyncPolicy::Never),
+        interval => match humantime::parse_duration(interval) {
+            // Zero would mean "always" by another name: said once, plainly.
+            Ok(interval) if interval.is_zero() => Err("use `always` to sync every update".into()),
+            Ok(interval) => Ok(FsyncPolicy::Every(interval)),
+            Err(_) => Err(format!(
+                "`{interval}` is neither `always`, `never` nor a duration such as `100ms` or `1s`"
+            )),
+        },
+    }
+}
+
+/// The file hook for `--dir`, with the `--fsync` policy.
+fn file_server(args: &ServeArgs) -> AsyncFileServer {
+    let config = FileClientConfig::default();
+    let config = match args.fsync {
+        FsyncPolicy::Always => config
+            .durability(Durability::Fsync)
+            .sync_interval(Duration::ZERO),
+        FsyncPolicy::Every(interval) => {
+            config.durability(Durability::Fsync).sync_interval(interval)
+        }
+        FsyncPolicy::Never => config.durability(Durability::None),
+    };
+    AsyncFileServer::with_config(&args.dir, config)
 }
 
 /// Raises the soft open-files limit to the hard one, as nginx and Go's runtime do: the
@@ -233,5 +290,27 @@ impl StopSignals {
             _ = self.interrupt.recv() => "SIGINT",
             _ = self.terminate.recv() => "SIGTERM",
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fsync_policies_parse_and_zero_is_refused() {
+        assert_eq!(parse_fsync("always"), Ok(FsyncPolicy::Always));
+        assert_eq!(parse_fsync("never"), Ok(FsyncPolicy::Never));
+        assert_eq!(
+            parse_fsync("100ms"),
+            Ok(FsyncPolicy::Every(Duration::from_millis(100)))
+        );
+        assert_eq!(
+            parse_fsync("1s"),
+            Ok(FsyncPolicy::Every(Duration::from_secs(1)))
+        );
+        assert!(parse_fsync("0s").unwrap_err().contains("always"));
+        assert!(parse_fsync("often").unwrap_err().contains("`often`"));
     }
 }

@@ -726,8 +726,18 @@ async fn serve_raises_its_open_files_limit_and_logs_it() {
 async fn sigkill_loses_nothing_another_client_has_seen() {
     let dir = tempfile::tempdir().unwrap();
     let mut relayed_total = 0;
-    for round in 0..5u64 {
-        let server = Server::start(dir.path()).await;
+    // Every `--fsync` policy, the default twice: each writes every update to the file
+    // before relaying it, so none may lose what a crash of the process leaves behind.
+    let policies = [None, Some("always"), Some("never"), Some("1s"), None];
+    for (round, policy) in (0..).zip(policies) {
+        let mut args = vec![std::ffi::OsStr::new("--dir"), dir.path().as_os_str()];
+        if let Some(policy) = policy {
+            args.extend([
+                std::ffi::OsStr::new("--fsync"),
+                std::ffi::OsStr::new(policy),
+            ]);
+        }
+        let server = Server::start_with(&args, None).await;
         let url = server.url("doc");
         let writer = AsyncWebSocketClient::builder(&url)
             .doc(Doc::with_client_id(100 + round))
@@ -761,7 +771,7 @@ async fn sigkill_loses_nothing_another_client_has_seen() {
         for (client, clock) in seen_sv.iter() {
             assert!(
                 stored_sv.get(client) >= *clock,
-                "round {round}: client {client} seen up to {clock}, stored up to {}",
+                "round {round} (--fsync {policy:?}): client {client} seen up to {clock}, stored up to {}",
                 stored_sv.get(client)
             );
         }

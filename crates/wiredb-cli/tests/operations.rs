@@ -382,6 +382,19 @@ fn serve_refuses_zero_threads_and_a_dir_that_is_a_file() {
         &wiredb(&["serve", "--port", "0", "--dir", file.to_str().unwrap()]),
         "not a directory",
     );
+    // An --fsync policy that is none of the three is a usage error naming them.
+    for bad in ["sometimes", "0s", "10 parsecs"] {
+        let refused = wiredb(&["serve", "--port", "0", "--fsync", bad]);
+        assert_eq!(refused.status.code(), Some(2), "--fsync {bad}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("--fsync") && stderr.contains("always"),
+            "{stderr}"
+        );
+    }
+    // It says how rooms are kept, and refuses to go with --memory.
+    let with_memory = wiredb(&["serve", "--memory", "--fsync", "always"]);
+    assert_eq!(with_memory.status.code(), Some(2));
     // A TLS key without its certificate is a usage error.
     let half = wiredb(&["serve", "--memory", "--tls-key", "k.pem"]);
     assert_eq!(half.status.code(), Some(2));
