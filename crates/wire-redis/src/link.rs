@@ -20,7 +20,10 @@ use redis::aio::{ConnectionManager, MultiplexedConnection};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use wiredb::lock_unpoisoned;
-use wiredb::protocol::{ProtocolError, encode_awareness, encode_update, without_panics};
+use wiredb::protocol::{
+    ProtocolError, encode_awareness, encode_update, observe_changes, unobserve_changes,
+    without_panics,
+};
 use wiredb::yrs::block::ClientID;
 use wiredb::yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 use wiredb::yrs::updates::decoder::Decode;
@@ -252,14 +255,17 @@ impl<T: Target> Inner<T> {
         let updates = frames.clone();
         // Weak: the observers live in the document, which must not keep the link alive.
         let link = Arc::downgrade(self);
-        self.target.doc().transact_mut().observe_update_v1(
+        // Not yrs's `observe_update_v1`: its encoding costs time in proportion to the
+        // document when a text grows at its end (see `observe_changes`).
+        observe_changes(
+            &mut self.target.doc().transact_mut(),
             self.origin.clone(),
-            move |txn, event| {
+            move |txn| {
                 if txn.origin() != Some(&origin)
                     && let Some(link) = link.upgrade()
                 {
                     link.pending.fetch_add(1, Ordering::AcqRel);
-                    let _ = updates.send(encode_update(&event.update));
+                    let _ = updates.send(encode_update(&txn.encode_update_v1()));
                 }
             },
         );
@@ -291,10 +297,7 @@ impl<T: Target> Inner<T> {
     }
 
     fn unobserve(&self) {
-        self.target
-            .doc()
-            .transact_mut()
-            .unobserve_update_v1(self.origin.clone());
+        unobserve_changes(&self.target.doc().transact_mut(), self.origin.clone());
         self.target
             .with_awareness(|awareness| awareness.unobserve_update(self.origin.clone()));
     }
@@ -486,10 +489,11 @@ impl<T: Target> Inner<T> {
             return Ok(false);
         }
         let stored = store::load(conn, &self.keys, self.room()).await?;
-        let Some(newest) = stored.entries.last().map(|entry| entry.id.ms) else {
-            return Ok(false);
-        };
-        let cutoff = newest.saturating_sub(duration_ms(config.retain));
+        // Age by Redis's clock, the one entry ids are made of: measured from the
+        // newest entry instead, the last `retain` of a burst would stay until the
+        // room is written again, however long that takes.
+        let now = store::server_time_ms(conn).await?;
+        let cutoff = now.saturating_sub(duration_ms(config.retain));
         let merged: Vec<&Entry> = stored
             .entries
             .iter()

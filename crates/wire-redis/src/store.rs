@@ -140,6 +140,12 @@ pub(crate) async fn read_after<C: ConnectionLike + Send>(
         .collect())
 }
 
+/// Redis's clock, in ms since the epoch: what stream entry ids are made of.
+pub(crate) async fn server_time_ms<C: ConnectionLike + Send>(conn: &mut C) -> RedisResult<u64> {
+    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(conn).await?;
+    Ok(seconds.saturating_mul(1000).saturating_add(micros / 1000))
+}
+
 /// Number of entries in the stream.
 pub(crate) async fn stream_len<C: ConnectionLike + Send>(
     conn: &mut C,

@@ -21,11 +21,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use wire_file::{Durability, UpdateLog};
+use wiredb::protocol::observe_changes;
 use wiredb::yrs::updates::decoder::Decode;
 use wiredb::yrs::{Doc, ReadTxn, StateVector, Text, TextRef, Transact, Update};
 
@@ -81,10 +83,15 @@ fn trace_updates() -> Vec<Vec<u8>> {
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     let doc = Doc::new();
     let text = doc.get_or_insert_text("text");
-    let mut updates = Vec::new();
+    // Each transaction's own update, as a room's observer records it (an update
+    // encoded from the state vector before would carry the whole delete set each time).
+    let updates = Arc::new(Mutex::new(Vec::new()));
+    observe_changes(&mut doc.transact_mut(), "trace", {
+        let updates = updates.clone();
+        move |txn| updates.lock().unwrap().push(txn.encode_update_v1())
+    });
     for txn in value["txns"].as_array().unwrap() {
         let mut t = doc.transact_mut();
-        let before = t.state_vector();
         for patch in txn["patches"].as_array().unwrap() {
             let at = patch[0].as_u64().unwrap() as u32;
             let delete = patch[1].as_u64().unwrap() as u32;
@@ -96,9 +103,8 @@ fn trace_updates() -> Vec<Vec<u8>> {
                 text.insert(&mut t, at, insert);
             }
         }
-        updates.push(t.encode_state_as_update_v1(&before));
     }
-    updates
+    std::mem::take(&mut *updates.lock().unwrap())
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -243,6 +249,58 @@ fn bare_yrs_open(path: &Path) {
     std::io::stdout().flush().unwrap();
 }
 
+/// A bare yrs document applying the growing document's updates, and what it costs to
+/// learn each update as a room must (to write it and relay it).
+struct BareYrs {
+    doc: Doc,
+    time: Duration,
+}
+
+/// How a [`BareYrs`] learns the update of each transaction.
+#[derive(Clone, Copy)]
+enum Learn {
+    /// Not at all: the cost of applying alone.
+    Nothing,
+    /// yrs's `observe_update_v1`, which encodes after merging the new blocks into
+    /// the ones before them.
+    UpdateObserver,
+    /// `wiredb::protocol::observe_changes`, which encodes before that merge.
+    ObserveChanges,
+}
+
+impl BareYrs {
+    fn new(learn: Learn) -> Self {
+        let doc = Doc::new();
+        match learn {
+            Learn::Nothing => {}
+            Learn::UpdateObserver => doc.transact_mut().observe_update_v1("bench", |_, event| {
+                std::hint::black_box(event.update.len());
+            }),
+            Learn::ObserveChanges => observe_changes(&mut doc.transact_mut(), "bench", |txn| {
+                std::hint::black_box(txn.encode_update_v1().len());
+            }),
+        }
+        BareYrs {
+            doc,
+            time: Duration::ZERO,
+        }
+    }
+
+    fn apply(&mut self, update: &[u8]) {
+        let started = Instant::now();
+        self.doc
+            .transact_mut()
+            .apply_update(Update::decode_v1(update).unwrap())
+            .unwrap();
+        self.time += started.elapsed();
+    }
+
+    /// Milliseconds per update over the last `window` updates; the clock restarts.
+    fn window_ms(&mut self, window: usize) -> f64 {
+        std::mem::take(&mut self.time).as_secs_f64() * 1e3 / window as f64
+    }
+}
+
 /// Part 2 (see the module docs).
 async fn growing_document(megabytes: usize) {
     const PIECE: usize = 1024;
@@ -256,27 +314,34 @@ async fn growing_document(megabytes: usize) {
     first_sync(&mut writer).await;
     first_sync(&mut reader).await;
 
+    // The writing client learns its updates the cheap way too, so that the load
+    // generator keeps its own cost flat.
     let doc = Doc::new();
     let text: TextRef = doc.get_or_insert_text("text");
-    let bare = Doc::new();
+    let last_update = Arc::new(Mutex::new(Vec::new()));
+    observe_changes(&mut doc.transact_mut(), "writer", {
+        let last_update = last_update.clone();
+        move |txn| *last_update.lock().unwrap() = txn.encode_update_v1()
+    });
+    let mut bare = [Learn::Nothing, Learn::UpdateObserver, Learn::ObserveChanges].map(BareYrs::new);
     let piece = "x".repeat(PIECE - 1) + "\n";
     println!(
         "\ngrowing document: one client appends {PIECE}-byte pieces to one Y.Text ({appends} appends), server in memory"
     );
+    println!("  ms per update, mean over each {WINDOW} appends:");
     println!(
-        "  {:>12}  {:>22}  {:>22}",
-        "document", "server CPU per update", "bare yrs apply"
+        "  {:>12}  {:>12}  {:>12}  {:>16}  {:>16}",
+        "document", "server CPU", "yrs apply", "+ observe_update", "+ observe_changes"
     );
-    let (mut window_cpu, mut window_bare) = (0u64, Duration::ZERO);
+    let mut window_cpu = 0u64;
     let mut cpu_before = cpu_ns(pid);
     for n in 1..=appends {
-        let update = {
+        {
             let mut txn = doc.transact_mut();
-            let before = txn.state_vector();
             let len = text.len(&txn);
             text.insert(&mut txn, len, &piece);
-            txn.encode_state_as_update_v1(&before)
-        };
+        }
+        let update = std::mem::take(&mut *last_update.lock().unwrap());
         writer
             .send(Message::Binary(wiredb::protocol::encode_update(&update)))
             .await
@@ -292,20 +357,20 @@ async fn growing_document(megabytes: usize) {
         let cpu = cpu_ns(pid);
         window_cpu += cpu - cpu_before;
         cpu_before = cpu;
-        let applied = Instant::now();
-        bare.transact_mut()
-            .apply_update(Update::decode_v1(&update).unwrap())
-            .unwrap();
-        window_bare += applied.elapsed();
+        for bare in &mut bare {
+            bare.apply(&update);
+        }
         if n % WINDOW == 0 {
+            let [plain, observer, changes] = &mut bare;
             println!(
-                "  {:>9} KiB  {:>19.3} ms  {:>19.3} ms",
+                "  {:>8} KiB  {:>12.3}  {:>12.3}  {:>16.3}  {:>16.3}",
                 n * PIECE / 1024,
                 window_cpu as f64 / 1e6 / WINDOW as f64,
-                window_bare.as_secs_f64() * 1e3 / WINDOW as f64
+                plain.window_ms(WINDOW),
+                observer.window_ms(WINDOW),
+                changes.window_ms(WINDOW),
             );
             window_cpu = 0;
-            window_bare = Duration::ZERO;
         }
     }
     let _ = server.kill();

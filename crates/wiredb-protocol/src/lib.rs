@@ -21,14 +21,17 @@
 //! | `message` | frame codec: [`decode_frame`], `encode_*` |
 //! | `connection` | [`Connection`], the per-connection state machine |
 //! | `panics` | [`without_panics`]: a yrs panic on peer input becomes an error |
+//! | `changes` | [`observe_changes`]: each transaction's update, at a cost proportional to it |
 //! | `error` | [`ProtocolError`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod changes;
 mod connection;
 mod error;
 mod message;
 mod panics;
 
+pub use changes::{observe_changes, unobserve_changes};
 pub use connection::{AwarenessLimits, Connection, Event, Outcome, Role};
 pub use error::{ProtocolError, Result};
 pub use message::{

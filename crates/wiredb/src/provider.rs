@@ -19,7 +19,10 @@ use crate::channel::{Channel, CloseReason};
 use crate::error::{Error, Result};
 use crate::lock::lock_unpoisoned;
 use crate::origin::unique_origin;
-use crate::protocol::{Connection, Event, ProtocolError, encode_awareness, encode_update};
+use crate::protocol::{
+    Connection, Event, ProtocolError, encode_awareness, encode_update, observe_changes,
+    unobserve_changes,
+};
 
 /// An awareness shared between a provider and the application (and possibly other
 /// providers). Never hold its lock across an `.await`.
@@ -196,19 +199,23 @@ impl Provider {
 
         let observer = push.clone();
         let notify = remote_change.clone();
-        doc.transact_mut()
-            .observe_update_v1(origin.clone(), move |txn, event| {
-                if txn.origin() == Some(&observer.origin) {
-                    notify.send_modify(|n| *n = n.wrapping_add(1));
-                    return;
-                }
-                if observer.auto_push.load(Ordering::Acquire) {
-                    let frame = encode_update(&event.update);
-                    let _ = observer.outgoing.send(Outgoing::Frame(frame));
-                } else {
-                    observer.held().push(event.update.clone());
-                }
-            });
+        // Not yrs's `observe_update_v1`: its encoding costs time in proportion to the
+        // document when a text grows at its end (see `observe_changes`), and remote
+        // changes are not encoded at all.
+        observe_changes(&mut doc.transact_mut(), origin.clone(), move |txn| {
+            if txn.origin() == Some(&observer.origin) {
+                notify.send_modify(|n| *n = n.wrapping_add(1));
+                return;
+            }
+            let update = txn.encode_update_v1();
+            if observer.auto_push.load(Ordering::Acquire) {
+                let _ = observer
+                    .outgoing
+                    .send(Outgoing::Frame(encode_update(&update)));
+            } else {
+                observer.held().push(update);
+            }
+        });
         {
             let observer = push.clone();
             let mut awareness = lock_unpoisoned(&awareness);
@@ -408,7 +415,7 @@ async fn run<C: Channel>(
     }
     {
         let txn = shared.doc.transact_mut();
-        txn.unobserve_update_v1(shared.push.origin.clone());
+        unobserve_changes(&txn, shared.push.origin.clone());
     }
     shared
         .awareness()

@@ -22,7 +22,9 @@ use yrs::{ClientID, Doc, Origin, Transact};
 use crate::channel::{Channel, CloseReason};
 use crate::error::{Error, Result};
 use crate::origin::unique_origin;
-use crate::protocol::{AwarenessLimits, Connection, Event, encode_awareness, encode_update};
+use crate::protocol::{
+    AwarenessLimits, Connection, Event, encode_awareness, encode_update, observe_changes,
+};
 use fanout::{PeerSlot, Peers};
 use queue::PeerQueue;
 pub use write_ahead::UpdateSink;
@@ -191,34 +193,40 @@ impl Room {
         let (written, stop) = (write_ahead.clone(), cancel.clone());
         let (applied, applied_bytes) = crate::metrics::updates_applied();
         let refused = crate::metrics::updates_refused();
-        doc.transact_mut()
-            .observe_update_v1("wiredb-room", move |txn, event| {
-                // An update half-applied by a transaction that yrs panicked in (its
-                // commit still runs while unwinding) is neither written nor relayed,
-                // and the room stops, as for a failed write.
-                let verdict = if std::thread::panicking() {
-                    written.fail("yrs panicked while applying an update")
-                } else {
-                    written.write(&event.update)
-                };
-                match verdict {
-                    Verdict::Relay => {
-                        applied.increment(1);
-                        applied_bytes.increment(event.update.len() as u64);
-                        updates.broadcast(&encode_update(&event.update), txn.origin())
-                    }
-                    Verdict::Withhold { stop: true } => {
-                        refused.increment(1);
-                        tracing::error!(
-                            error = written.failure().unwrap_or_default(),
-                            "room storage failed: edits are refused until the room reopens"
-                        );
-                        // Every peer is kicked (and told why): the room closes.
-                        stop.cancel();
-                    }
-                    Verdict::Withhold { stop: false } => refused.increment(1),
+        // Not yrs's `observe_update_v1`: its encoding costs time in proportion to the
+        // document when a text grows at its end (see `observe_changes`).
+        observe_changes(&mut doc.transact_mut(), "wiredb-room", move |txn| {
+            // An update half-applied by a transaction that yrs panicked in (its
+            // commit still runs while unwinding) is neither written nor relayed,
+            // and the room stops, as for a failed write. Not even encoded: yrs
+            // may panic again doing so, which would abort the process.
+            let (verdict, update) = if std::thread::panicking() {
+                (
+                    written.fail("yrs panicked while applying an update"),
+                    Vec::new(),
+                )
+            } else {
+                let update = txn.encode_update_v1();
+                (written.write(&update), update)
+            };
+            match verdict {
+                Verdict::Relay => {
+                    applied.increment(1);
+                    applied_bytes.increment(update.len() as u64);
+                    updates.broadcast(&encode_update(&update), txn.origin())
                 }
-            });
+                Verdict::Withhold { stop: true } => {
+                    refused.increment(1);
+                    tracing::error!(
+                        error = written.failure().unwrap_or_default(),
+                        "room storage failed: edits are refused until the room reopens"
+                    );
+                    // Every peer is kicked (and told why): the room closes.
+                    stop.cancel();
+                }
+                Verdict::Withhold { stop: false } => refused.increment(1),
+            }
+        });
         let mut awareness = Awareness::new(doc.clone());
         let states = peers.clone();
         awareness.on_update(
