@@ -302,3 +302,50 @@ async fn a_room_whose_open_failed_after_its_file_opened_can_open_again() {
     manager.shutdown().await.unwrap();
     assert_eq!(file_text(&wire_file::room_path(dir.path(), "doc")), "kept");
 }
+
+/// A room opens from a squashed file (one record, applied to the room's doc as it
+/// is) as from a log of many records (replayed apart, then applied at once), and a
+/// joining client gets the same document from either. A single record yrs rejects
+/// keeps the room closed, names the file, and leaves it as it was.
+#[tokio::test]
+async fn rooms_open_from_squashed_files_and_logs_alike() {
+    use wire_file::{Durability, UpdateLog};
+    use wiredb::yrs::{ReadTxn, StateVector, Text, Transact};
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = Arc::new(AsyncFileServer::new(dir.path()));
+    let author = Doc::new();
+    let typed = author.get_or_insert_text("text");
+    let mut updates = Vec::new();
+    for word in ["one ", "two ", "three"] {
+        let before = author.transact().state_vector();
+        typed.push(&mut author.transact_mut(), word);
+        updates.push(author.transact().encode_diff_v1(&before));
+    }
+    let whole = author
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    for (room, records) in [("log", updates.clone()), ("squashed", vec![whole])] {
+        let (mut log, _) = UpdateLog::open(files.path_for(room), Durability::None).unwrap();
+        log.append(&records).unwrap();
+    }
+    let broken = files.path_for("broken");
+    {
+        let (mut log, _) = UpdateLog::open(&broken, Durability::None).unwrap();
+        log.append(&[vec![0xff, 0xff, 0xff]]).unwrap();
+    }
+    let broken_bytes = std::fs::read(&broken).unwrap();
+
+    let server = server(&files);
+    for room in ["log", "squashed"] {
+        let client = connect(&server, room).await;
+        wait_text(&client, "one two three").await;
+        client.close().await.unwrap();
+    }
+    let Err(err) = server.join("broken").await else {
+        panic!("a record yrs rejects must keep the room closed");
+    };
+    assert!(err.to_string().contains("broken"), "{err}");
+    assert_eq!(std::fs::read(&broken).unwrap(), broken_bytes);
+    server.shutdown().await.unwrap();
+}

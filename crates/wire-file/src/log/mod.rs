@@ -163,6 +163,22 @@ impl UpdateLog {
         durability: Durability,
         check: impl FnOnce(&[Vec<u8>]) -> Result<T, Error>,
     ) -> Result<(UpdateLog, Vec<Vec<u8>>, T), Error> {
+        let (log, _, (records, checked)) = Self::open_with(path, durability, |records| {
+            let records: Vec<Vec<u8>> = records.iter().map(|r| r.to_vec()).collect();
+            check(&records).map(|checked| (records, checked))
+        })?;
+        Ok((log, records, checked))
+    }
+
+    /// [`UpdateLog::open_checked`] for a caller that needs the records only in
+    /// `check`: they are slices of the file's bytes, not copied out (a room
+    /// opening a large log would otherwise hold it twice). Returns the number of
+    /// records beside the log.
+    pub(crate) fn open_with<T>(
+        path: impl AsRef<Path>,
+        durability: Durability,
+        check: impl FnOnce(&[&[u8]]) -> Result<T, Error>,
+    ) -> Result<(UpdateLog, usize, T), Error> {
         let path = path.as_ref();
         let file = open_locked(path)?;
         let mut bytes = Vec::new();
@@ -170,8 +186,8 @@ impl UpdateLog {
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io(path, e))?;
         let parsed = format::parse(&bytes).map_err(|e| e.at_path(path))?;
-        let records: Vec<Vec<u8>> = parsed.records.iter().map(|r| r.to_vec()).collect();
-        let checked = check(&records)?;
+        let records = parsed.records.len();
+        let checked = check(&parsed.records)?;
         // The lock is held: a temp file of an earlier squash can only be the
         // leftover of a process that crashed mid-squash.
         remove_stale_temp_file(path);
@@ -180,7 +196,7 @@ impl UpdateLog {
             file,
             path: path.to_path_buf(),
             len: parsed.valid_len as u64,
-            records: records.len(),
+            records,
             durability,
             needs_truncate: false,
         };

@@ -20,12 +20,10 @@ mod room_log;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use wiredb::yrs::updates::decoder::Decode;
-use wiredb::yrs::{Transact, Update};
 use wiredb::{BoxFuture, Room, RoomClients, RoomHooks, UpdateSink};
 
 use crate::blocking::blocking;
-use crate::load::load;
+use crate::load::load_into;
 use crate::{Error, FileClientConfig, FileStats, naming};
 use room_log::RoomLog;
 
@@ -131,26 +129,14 @@ impl AsyncFileServer {
         let dir = self.dir.clone();
         blocking("create dir", move || crate::create_dir_durably(&dir)).await??;
         let path = self.path_for(room.id());
-        let (config, opened) = (self.config.clone(), path.clone());
+        let (config, opened, doc) = (self.config.clone(), path.clone(), room.doc().clone());
+        // Loaded before the sink is installed: what came from the file is not
+        // written to it again.
         let (loaded, existed) = blocking("load", move || {
             let existed = opened.exists();
-            load(&opened, config.durability, config.squash_on_open).map(|l| (l, existed))
+            load_into(&opened, config.durability, config.squash_on_open, &doc).map(|l| (l, existed))
         })
         .await??;
-        // Loaded before the sink is installed: what came from the file is not
-        // written to it again. The update was decoded once already by `load`.
-        let content = Update::decode_v1(&loaded.content).map_err(|source| Error::Decode {
-            path: Some(path.clone()),
-            index: 0,
-            source,
-        })?;
-        room.doc()
-            .transact_mut()
-            .apply_update(content)
-            .map_err(|e| Error::InvalidContent {
-                path: Some(path.clone()),
-                reason: e.to_string(),
-            })?;
         let stats = loaded.stats();
         let log = Arc::new(RoomLog::new(
             loaded.log,

@@ -200,7 +200,13 @@ impl Room {
             // commit still runs while unwinding) is neither written nor relayed,
             // and the room stops, as for a failed write. Not even encoded: yrs
             // may panic again doing so, which would abort the process.
-            let (verdict, update) = if std::thread::panicking() {
+            let panicking = std::thread::panicking();
+            if !panicking && !written.has_sink() && updates.len() == 0 {
+                // Nobody to write it for or to tell (a hook loading the room's file):
+                // not even encoded. A peer that joins later asks for it.
+                return;
+            }
+            let (verdict, update) = if panicking {
                 (
                     written.fail("yrs panicked while applying an update"),
                     Vec::new(),

@@ -45,6 +45,11 @@ impl WriteAhead {
         self.sink.set(sink).is_ok()
     }
 
+    /// Whether a sink is installed (a room without one writes nothing).
+    pub(crate) fn has_sink(&self) -> bool {
+        self.sink.get().is_some()
+    }
+
     /// Writes `update` if there is a sink, and says whether it may be relayed.
     pub(crate) fn write(&self, update: &[u8]) -> Verdict {
         if self.failure.get().is_some() {
