@@ -349,3 +349,60 @@ async fn rooms_open_from_squashed_files_and_logs_alike() {
     assert_eq!(std::fs::read(&broken).unwrap(), broken_bytes);
     server.shutdown().await.unwrap();
 }
+
+/// Group commit syncs every open room's file within the interval, while the rooms
+/// stay open; once every room has closed (the committer's task ends) a room opened
+/// later is synced again; and with a zero interval every append syncs itself.
+#[tokio::test]
+async fn group_commit_syncs_every_room_and_restarts_after_all_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = FileClientConfig::default().sync_interval(Duration::from_millis(20));
+    let files = Arc::new(AsyncFileServer::with_config(dir.path(), config));
+    let server = server(&files);
+    let synced = |id: &str| files.stats(id).map_or(0, |stats| stats.synced_appends);
+    let edit_and_wait_synced = |rooms: Vec<&'static str>| {
+        let (server, files) = (server.clone(), files.clone());
+        async move {
+            let mut leases = Vec::new();
+            for room in &rooms {
+                let lease = server.join(room).await.unwrap();
+                push_text(lease.room().doc(), "x");
+                leases.push(lease);
+            }
+            for _ in 0..2_000 {
+                if rooms
+                    .iter()
+                    .all(|room| files.stats(room).is_some_and(|s| s.synced_appends > 0))
+                {
+                    return leases;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic!(
+                "not synced: {:?}",
+                rooms.iter().map(|r| files.stats(r)).collect::<Vec<_>>()
+            );
+        }
+    };
+    let leases = edit_and_wait_synced(vec!["one", "two"]).await;
+    assert!(synced("one") > 0 && synced("two") > 0);
+    drop(leases);
+    rooms_closed(&server).await;
+    let leases = edit_and_wait_synced(vec!["three"]).await;
+    drop(leases);
+    server.shutdown().await.unwrap();
+
+    let strict = Arc::new(AsyncFileServer::with_config(
+        dir.path().join("strict"),
+        FileClientConfig::default().sync_interval(Duration::ZERO),
+    ));
+    let server = self::server(&strict);
+    let lease = server.join("each").await.unwrap();
+    for _ in 0..3 {
+        push_text(lease.room().doc(), "y");
+    }
+    let stats = strict.stats("each").unwrap();
+    assert_eq!((stats.appends, stats.synced_appends), (3, 3), "{stats:?}");
+    drop(lease);
+    server.shutdown().await.unwrap();
+}

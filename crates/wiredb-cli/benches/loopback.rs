@@ -7,7 +7,8 @@
 //! - `--only a,b,heavy,idle,floor` (default all);
 //! - `--servers wiredb-files,wiredb-memory,...` (default the two `wiredb` ones, plus
 //!   `y-sweet-files,y-sweet-memory` when y-sweet is found: `WIREDB_BENCH_YSWEET=PATH`,
-//!   else `y-sweet` on `PATH`); `wiredb-strict` is files with `--fsync always`;
+//!   else `y-sweet` on `PATH`); `wiredb-strict` is files with `--fsync always`,
+//!   `wiredb-nosync` files with `--fsync never` (what the writes cost without syncs);
 //! - `--threads N` gives `wiredb serve` N worker threads (default its own, one);
 //! - `--rates 20,50,100,200` the heavy load's per-writer rates.
 //!
@@ -185,6 +186,7 @@ enum ServerKind {
     WiredbFiles,
     WiredbMemory,
     WiredbStrict,
+    WiredbNoSync,
     YSweetFiles,
     YSweetMemory,
 }
@@ -202,13 +204,14 @@ impl ServerKind {
             ServerKind::WiredbFiles => "wiredb-files",
             ServerKind::WiredbMemory => "wiredb-memory",
             ServerKind::WiredbStrict => "wiredb-strict",
+            ServerKind::WiredbNoSync => "wiredb-nosync",
             ServerKind::YSweetFiles => "y-sweet-files",
             ServerKind::YSweetMemory => "y-sweet-memory",
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [ServerKind::WiredbStrict]
+        [ServerKind::WiredbStrict, ServerKind::WiredbNoSync]
             .into_iter()
             .chain(Self::ALL)
             .find(|kind| kind.name() == name)
@@ -217,7 +220,9 @@ impl ServerKind {
     /// The y-sweet server of the same storage, to compare with.
     fn rival(self) -> Option<Self> {
         match self {
-            ServerKind::WiredbFiles | ServerKind::WiredbStrict => Some(ServerKind::YSweetFiles),
+            ServerKind::WiredbFiles | ServerKind::WiredbStrict | ServerKind::WiredbNoSync => {
+                Some(ServerKind::YSweetFiles)
+            }
             ServerKind::WiredbMemory => Some(ServerKind::YSweetMemory),
             _ => None,
         }
@@ -237,16 +242,21 @@ impl ServerProcess {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let (child, url_prefix) = match kind {
-            ServerKind::WiredbFiles | ServerKind::WiredbMemory | ServerKind::WiredbStrict => {
+            ServerKind::WiredbFiles
+            | ServerKind::WiredbMemory
+            | ServerKind::WiredbStrict
+            | ServerKind::WiredbNoSync => {
                 let mut command = wrapped(WIREDB);
                 command.args(["serve", "--port", "0", "--no-page"]);
                 match kind {
                     ServerKind::WiredbMemory => command.arg("--memory"),
                     _ => command.arg("--dir").arg(&data),
                 };
-                if kind == ServerKind::WiredbStrict {
-                    command.args(["--fsync", "always"]);
-                }
+                match kind {
+                    ServerKind::WiredbStrict => command.args(["--fsync", "always"]),
+                    ServerKind::WiredbNoSync => command.args(["--fsync", "never"]),
+                    _ => &mut command,
+                };
                 if let Some(threads) = args.threads {
                     command.args(["--threads", &threads.to_string()]);
                 }
@@ -822,6 +832,7 @@ fn summary(results: &[(String, ServerKind, Outcome)]) {
         for kind in [
             ServerKind::WiredbFiles,
             ServerKind::WiredbStrict,
+            ServerKind::WiredbNoSync,
             ServerKind::YSweetFiles,
             ServerKind::WiredbMemory,
             ServerKind::YSweetMemory,

@@ -13,8 +13,10 @@
 //! | file | job |
 //! |---|---|
 //! | `mod.rs` | [`AsyncFileServer`]: room hooks, one log per open room |
-//! | `room_log.rs` | the open room's log: the sink, group commit, the close |
+//! | `room_log.rs` | the open room's log: the sink, its sync, the close |
+//! | `committer.rs` | group commit: one task syncs every room's file per interval |
 
+mod committer;
 mod room_log;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ use wiredb::{BoxFuture, Room, RoomClients, RoomHooks, UpdateSink};
 use crate::blocking::blocking;
 use crate::load::load_into;
 use crate::{Error, FileClientConfig, FileStats, naming};
+use committer::Committer;
 use room_log::RoomLog;
 
 /// The log of an open room, where it is, and whether opening the room created it.
@@ -65,6 +68,8 @@ pub struct AsyncFileServer {
     config: FileClientConfig,
     /// The log of every open room.
     clients: RoomClients<RoomFile>,
+    /// Group commit of every room's file.
+    committer: Committer,
 }
 
 impl std::fmt::Debug for AsyncFileServer {
@@ -100,6 +105,7 @@ impl AsyncFileServer {
     pub fn with_config(dir: impl Into<PathBuf>, config: FileClientConfig) -> Self {
         AsyncFileServer {
             dir: dir.into(),
+            committer: Committer::new(config.sync_interval),
             config,
             clients: RoomClients::new(),
         }
@@ -141,7 +147,6 @@ impl AsyncFileServer {
         let log = Arc::new(RoomLog::new(
             loaded.log,
             stats,
-            room.closing().child_token(),
             self.config.durability,
             self.config.sync_interval,
         ));
@@ -153,10 +158,8 @@ impl AsyncFileServer {
                     .into(),
             });
         }
-        if self.config.durability == crate::Durability::Fsync
-            && !self.config.sync_interval.is_zero()
-        {
-            room.spawn(log.clone().group_commit(self.config.sync_interval));
+        if log.grouped() {
+            self.committer.register(&log);
         }
         tracing::debug!(room = room.id(), path = %path.display(), "room loaded from file");
         // Nothing to replace: were the previous room of this id still open, the

@@ -2,15 +2,15 @@
 //!
 //! The room calls [`RoomLog::write`] (as its [`UpdateSink`]) for every update before
 //! it relays it: one `write(2)` of one record. Syncing is apart from writing: with
-//! group commit a background task syncs the file at most once per interval, through
-//! a second handle, so that appends never wait for the disk.
+//! group commit the server's [`Committer`](super::committer::Committer) syncs the
+//! file at most once per interval, through a second handle, so that appends never
+//! wait for the disk.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
 use wiredb::{BoxError, UpdateSink};
 
 use crate::blocking::blocking;
@@ -22,77 +22,91 @@ pub(super) struct RoomLog {
     /// Taken out (unlocking the file) when the room closes: the room's doc, which
     /// holds this sink, may outlive the room in a caller's hands.
     log: Mutex<Option<UpdateLog>>,
+    /// The handle group commit syncs through (a second handle on the file, so that
+    /// appends never wait for a sync); taken out on close, under this lock, so
+    /// that no handle (and so no file lock) survives the close.
+    sync: Mutex<Option<File>>,
     stats: Mutex<FileStats>,
     /// Written since the last sync.
     dirty: AtomicBool,
     /// Whether appends sync themselves (`sync_interval` zero, or no group commit).
     syncs_each: bool,
-    /// Ends the group commit: cancelled with the room's closing, or by
-    /// [`RoomLog::close`] (a room whose open failed never closes), so that no task
-    /// keeps a handle on the file, and so its lock, after the close.
-    stop: CancellationToken,
 }
 
 impl RoomLog {
     /// Wraps `log` (already loaded): with `Durability::Fsync` and a non-zero
-    /// `sync_interval`, appends only write and [`RoomLog::group_commit`] syncs.
+    /// `sync_interval`, appends only write, and the server's
+    /// [`Committer`](super::committer::Committer) syncs ([`RoomLog::grouped`]).
     pub(super) fn new(
         mut log: UpdateLog,
         stats: FileStats,
-        stop: CancellationToken,
         durability: Durability,
         sync_interval: Duration,
     ) -> Self {
         let grouped = durability == Durability::Fsync && !sync_interval.is_zero();
-        if grouped {
-            log.set_durability(Durability::None);
-        }
+        let sync = if grouped {
+            match log.sync_handle() {
+                Ok(handle) => {
+                    log.set_durability(Durability::None);
+                    Some(handle)
+                }
+                Err(error) => {
+                    // Without a second handle, every append syncs itself.
+                    tracing::error!(%error, "no handle to sync the room's file: each append syncs");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         RoomLog {
+            syncs_each: sync.is_none() && durability == Durability::Fsync,
             log: Mutex::new(Some(log)),
+            sync: Mutex::new(sync),
             stats: Mutex::new(stats),
             dirty: AtomicBool::new(false),
-            syncs_each: !grouped && durability == Durability::Fsync,
-            stop,
         }
+    }
+
+    /// Whether the file is synced by group commit (register it with the committer).
+    pub(super) fn grouped(&self) -> bool {
+        wiredb::lock_unpoisoned(&self.sync).is_some()
     }
 
     pub(super) fn stats(&self) -> FileStats {
         wiredb::lock_unpoisoned(&self.stats).clone()
     }
 
-    /// Syncs the file every `interval` in which something was written, until the
-    /// room closes; then once more. Failures are logged: the close syncs again and
-    /// reports.
-    pub(super) async fn group_commit(self: Arc<Self>, interval: Duration) {
-        let closing = self.stop.clone();
-        let handle = wiredb::lock_unpoisoned(&self.log)
-            .as_ref()
-            .map(UpdateLog::sync_handle);
-        let handle = match handle {
-            Some(Ok(handle)) => Arc::new(handle),
-            None => return,
-            Some(Err(error)) => {
-                tracing::error!(%error, "no handle to sync the room's file: it is synced on close only");
-                return;
-            }
+    /// Written since the last sync.
+    pub(super) fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Closed: nothing more to sync.
+    pub(super) fn is_closed(&self) -> bool {
+        wiredb::lock_unpoisoned(&self.sync).is_none()
+    }
+
+    /// Syncs the file if it was written since the last sync. Blocking. A failure is
+    /// logged, and the file stays due (the close syncs again and reports).
+    pub(super) fn sync_if_dirty(&self) {
+        let handle = wiredb::lock_unpoisoned(&self.sync);
+        let Some(file) = handle.as_ref() else {
+            return;
         };
-        loop {
-            let stop = tokio::select! {
-                () = tokio::time::sleep(interval) => false,
-                () = closing.cancelled() => true,
-            };
-            if self.dirty.swap(false, Ordering::AcqRel) {
-                let synced = sync(handle.clone()).await;
-                match synced {
-                    Ok(()) => wiredb::lock_unpoisoned(&self.stats).synced_appends += 1,
-                    Err(error) => {
-                        self.dirty.store(true, Ordering::Release);
-                        tracing::error!(%error, "group commit: cannot sync the room's file");
-                    }
-                }
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match file.sync_data() {
+            Ok(()) => {
+                crate::metrics::synced(started);
+                wiredb::lock_unpoisoned(&self.stats).synced_appends += 1;
             }
-            if stop {
-                return;
+            Err(error) => {
+                crate::metrics::failed("sync");
+                self.dirty.store(true, Ordering::Release);
+                tracing::error!(%error, "group commit: cannot sync the room's file");
             }
         }
     }
@@ -100,8 +114,9 @@ impl RoomLog {
     /// The close: a final sync (whatever the durability), a squash if asked, and the
     /// file unlocked. Writes after it fail.
     pub(super) async fn close(self: Arc<Self>, squash: bool) -> Result<(), Error> {
-        self.stop.cancel();
         blocking("close room file", move || {
+            // Waits for a group commit in progress, then ends them.
+            drop(wiredb::lock_unpoisoned(&self.sync).take());
             let Some(mut log) = wiredb::lock_unpoisoned(&self.log).take() else {
                 return Ok(());
             };
@@ -113,23 +128,6 @@ impl RoomLog {
         })
         .await?
     }
-}
-
-async fn sync(handle: Arc<File>) -> Result<(), Error> {
-    blocking("group commit", move || {
-        let started = std::time::Instant::now();
-        let synced = handle.sync_data();
-        match &synced {
-            Ok(()) => crate::metrics::synced(started),
-            Err(_) => crate::metrics::failed("sync"),
-        }
-        synced
-    })
-    .await?
-    .map_err(|source| Error::Io {
-        path: "room file (group commit)".into(),
-        source,
-    })
 }
 
 impl UpdateSink for RoomLog {
