@@ -650,17 +650,22 @@ async fn run_load(args: &BenchArgs, kind: ServerKind, load: &Load) -> Outcome {
     for task in tasks {
         task.await.unwrap();
     }
-    // The last frames: every subscriber has them within a few seconds, or they are lost.
+    // The last frames: every subscriber has them within a few seconds, or they are
+    // lost. A subscriber still short of them then stops, and what it did receive
+    // counts (one late subscriber must not make every other one's frames "lost").
     let give_up = tokio::time::sleep(Duration::from_secs(5));
     tokio::pin!(give_up);
     let mut seen = Vec::new();
     for subscriber in subscribers {
-        let subscriber = std::pin::pin!(subscriber);
+        let mut subscriber = std::pin::pin!(subscriber);
         let got = tokio::select! {
-            got = subscriber => got.unwrap(),
-            () = &mut give_up => { stop.cancel(); continue }
+            got = &mut subscriber => got,
+            () = &mut give_up => {
+                stop.cancel();
+                subscriber.await
+            }
         };
-        seen.push(got);
+        seen.push(got.unwrap());
     }
     let cpu_ns = server.cpu_ns() - cpu_before;
     let elapsed = started.elapsed();

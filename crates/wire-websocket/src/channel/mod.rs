@@ -7,11 +7,9 @@
 //! The socket is split into a read half and a write half, each behind its own async
 //! lock, so that a room's reader and writer run side by side on one connection.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,7 +17,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use wiredb::{Channel, CloseReason, Error, Result, SendNow, lock_unpoisoned};
+use wiredb::{Channel, CloseReason, Error, Result, lock_unpoisoned};
 
 use crate::close::{PeerClosed, close_code, truncate_reason};
 use crate::keepalive::{Due, KeepAlive, Liveness};
@@ -185,12 +183,6 @@ where
         writer.flush().await.map_err(E::into_wiredb)
     }
 
-    /// Flushes what is buffered (unbounded: see [`bounded`]).
-    async fn flush_writer(&self) -> Result<()> {
-        let mut writer = self.writer.lock().await;
-        writer.flush().await.map_err(E::into_wiredb)
-    }
-
     async fn next_message(&self, reader: &mut SplitStream<S>) -> Option<Result<M>> {
         loop {
             let Some(keepalive) = self.keepalive else {
@@ -236,40 +228,6 @@ where
     async fn send_batch(&self, frames: Vec<Bytes>) -> Result<()> {
         self.frames_sent.increment(frames.len() as u64);
         let write = std::pin::pin!(self.write_batch(frames));
-        bounded(self.write_limit(), self.progress.as_deref(), write).await
-    }
-
-    /// Writes `frame` if the socket is free (no send, flush, ping or close in
-    /// progress) and takes it without waiting: the frame is framed into
-    /// tungstenite's buffer and flushed with a waker that wakes nobody. A flush the
-    /// socket could not finish is reported, for the writer task to finish with a
-    /// real one (and within the keepalive's bound).
-    fn try_send_now(&self, frame: &Bytes) -> SendNow {
-        if self.closed.load(Ordering::Acquire) {
-            return SendNow::NotTaken;
-        }
-        let Ok(mut writer) = self.writer.try_lock() else {
-            return SendNow::NotTaken;
-        };
-        let mut context = Context::from_waker(Waker::noop());
-        let mut sink = Pin::new(&mut *writer);
-        if !matches!(sink.as_mut().poll_ready(&mut context), Poll::Ready(Ok(()))) {
-            return SendNow::NotTaken;
-        }
-        if sink.as_mut().start_send(M::binary(frame.clone())).is_err() {
-            // The socket is broken: the writer's next send says so.
-            return SendNow::NotTaken;
-        }
-        self.frames_sent.increment(1);
-        match sink.poll_flush(&mut context) {
-            Poll::Ready(Ok(())) => SendNow::Sent,
-            // Pending, or failed: the writer's flush waits for it, or reports it.
-            _ => SendNow::NeedsFlush,
-        }
-    }
-
-    async fn flush(&self) -> Result<()> {
-        let write = std::pin::pin!(self.flush_writer());
         bounded(self.write_limit(), self.progress.as_deref(), write).await
     }
 

@@ -89,19 +89,6 @@ impl CloseReason {
     }
 }
 
-/// What [`Channel::try_send_now`] did with a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendNow {
-    /// Sent: nothing more to do.
-    Sent,
-    /// Taken, and in the transport's buffer: [`Channel::flush`] must follow (the
-    /// socket had no room for all of it).
-    NeedsFlush,
-    /// Not taken (the transport is busy, or cannot send without waiting): send it
-    /// with [`Channel::send`].
-    NotTaken,
-}
-
 /// A bidirectional stream of binary frames.
 ///
 /// Implementations must make [`Channel::recv`] cancel-safe (dropping its future
@@ -124,22 +111,6 @@ pub trait Channel: Send + Sync + 'static {
             }
             Ok(())
         }
-    }
-
-    /// Sends `frame` now if that needs no waiting at all, from any thread, outside
-    /// any task: a room calls it while it fans an update out, so that a peer whose
-    /// socket has room costs one write and no task wake-up. Never waits, and is
-    /// only called when nothing sent before is still waiting. The default takes
-    /// nothing.
-    fn try_send_now(&self, frame: &Bytes) -> SendNow {
-        let _ = frame;
-        SendNow::NotTaken
-    }
-
-    /// Writes out what [`Channel::try_send_now`] left in the transport's buffer.
-    /// The default has nothing to do.
-    fn flush(&self) -> impl Future<Output = Result<()>> + Send {
-        async { Ok(()) }
     }
 
     /// Receives the next frame; `None` once the peer has closed the channel.

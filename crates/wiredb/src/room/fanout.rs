@@ -1,11 +1,9 @@
 //! The set of peers of a room and the fan-out of frames to them.
 //!
 //! Fan-out runs inside yrs observers, synchronously, while the transaction that made
-//! the change commits, so it must never wait: a peer with nothing waiting whose
-//! socket has room is written to at once (one `write`, no task woken); otherwise the
-//! frame goes to the peer's bounded queue, for its writer task, and a peer whose
-//! queue is full is disconnected (its `kick` token is cancelled) instead of being
-//! allowed to grow memory.
+//! the change commits, so it must never wait: each peer has a bounded queue, a frame
+//! is offered with `try_send`, and a peer whose queue is full is disconnected (its
+//! `kick` token is cancelled) instead of being allowed to grow memory.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,14 +14,12 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use yrs::Origin;
 
-use super::queue::{PeerQueue, PushError, SendDirect};
+use super::queue::{PeerQueue, PushError};
 
 /// How a room reaches one peer.
 pub(crate) struct PeerSlot {
     pub(crate) queue: Arc<PeerQueue>,
     pub(crate) kick: CancellationToken,
-    /// The peer's channel, for frames that can go out at once ([`PeerQueue::offer`]).
-    pub(crate) direct: Arc<dyn SendDirect>,
 }
 
 /// The peers of a room, keyed by the origin their transactions carry.
@@ -49,10 +45,8 @@ impl Peers {
         self.slots.lock().map(|slots| slots.len()).unwrap_or(0)
     }
 
-    /// Sends `frame` to every peer except the one whose origin is `skip`: at once to
-    /// a peer with nothing waiting whose channel takes it, else through its queue.
-    /// The frame is encoded once by the caller; each peer gets a reference-counted
-    /// clone.
+    /// Queues `frame` for every peer except the one whose origin is `skip`. The frame
+    /// is encoded once by the caller; each queue gets a reference-counted clone.
     pub(crate) fn broadcast(&self, frame: &Bytes, skip: Option<&Origin>) {
         let Ok(mut slots) = self.slots.lock() else {
             return;
@@ -61,7 +55,7 @@ impl Peers {
             if Some(origin) == skip {
                 return true;
             }
-            match slot.queue.offer(frame.clone(), &*slot.direct) {
+            match slot.queue.try_push(frame.clone()) {
                 Ok(()) => true,
                 Err(PushError::Full) => {
                     slot.kick.cancel();

@@ -26,7 +26,7 @@ use crate::protocol::{
     AwarenessLimits, Connection, Event, encode_awareness, encode_update, observe_changes,
 };
 use fanout::{PeerSlot, Peers};
-use queue::{PeerQueue, Popped};
+use queue::PeerQueue;
 pub use write_ahead::UpdateSink;
 use write_ahead::{SharedWriteAhead, Verdict};
 
@@ -405,7 +405,6 @@ impl Room {
             PeerSlot {
                 queue: queue.clone(),
                 kick: kick.clone(),
-                direct: channel.clone(),
             },
         );
         tracing::debug!(room = %self.id(), peer = channel.id(), "peer joined");
@@ -578,21 +577,14 @@ fn track_awareness(ids: &mut HashSet<ClientID>, event: &Event) {
 
 /// Drains a peer's queue onto its channel. Whatever has piled up while the previous
 /// write was in flight goes out as one batch, so a busy room costs one flush per
-/// batch rather than per frame. Frames the fan-out sent directly never pass here,
-/// except for the flush of one the socket did not take whole.
+/// batch rather than per frame.
 async fn write_peer<C: Channel>(channel: &C, outgoing: &PeerQueue, max_batch: usize) -> Result<()> {
     // Not `with_capacity(max_batch)`: 2 KiB per idle peer. A batch is handed over
     // whole to `send_batch`, so this stays small unless frames pile up.
     let mut batch = Vec::new();
     loop {
-        match outgoing.pop_batch(&mut batch, max_batch).await {
-            Popped::Closed => return Ok(()),
-            // What the fan-out sent directly and the socket did not take whole.
-            Popped::Flush => {
-                channel.flush().await?;
-                continue;
-            }
-            Popped::Frames(_) => {}
+        if outgoing.pop_batch(&mut batch, max_batch).await == 0 {
+            return Ok(());
         }
         let sent = outgoing.measure(&batch);
         if batch.len() == 1 {

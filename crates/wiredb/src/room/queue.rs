@@ -12,8 +12,6 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::channel::SendNow;
-
 /// Why a frame could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PushError {
@@ -43,34 +41,7 @@ struct State {
     /// The part of `bytes` that is one frame larger than the budget (a first sync of
     /// a large document), which the budget does not count against the others.
     oversize: usize,
-    /// A frame went out directly ([`PeerQueue::offer`]) but not all of it: the
-    /// writer must flush before anything else goes out directly.
-    needs_flush: bool,
     closed: bool,
-}
-
-/// What the writer is to do next ([`PeerQueue::pop_batch`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Popped {
-    /// Send the frames moved into the batch (and so flush).
-    Frames(usize),
-    /// Only flush what a direct send left in the channel's buffer.
-    Flush,
-    /// The queue is closed and drained.
-    Closed,
-}
-
-/// Sends a frame at once if its channel can, without waiting ([`Channel::try_send_now`]).
-///
-/// [`Channel::try_send_now`]: crate::Channel::try_send_now
-pub(crate) trait SendDirect: Send + Sync {
-    fn try_send_now(&self, frame: &Bytes) -> SendNow;
-}
-
-impl<C: crate::Channel> SendDirect for C {
-    fn try_send_now(&self, frame: &Bytes) -> SendNow {
-        crate::Channel::try_send_now(self, frame)
-    }
 }
 
 /// A multi-producer, single-consumer queue of frames, bounded in frames and in bytes.
@@ -134,37 +105,8 @@ impl PeerQueue {
 
     /// Queues `frame` without waiting.
     pub(crate) fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
-        let mut state = self.state();
-        self.push_locked(&mut state, frame)
-    }
-
-    /// Sends `frame` straight through `direct` when nothing is waiting for this
-    /// peer (nothing queued, nothing taken by the writer and unwritten, no flush
-    /// due), else queues it: the fan-out's path. A peer whose socket has room then
-    /// costs one write, and neither a wake-up of its writer task nor a switch to
-    /// it. Never waits.
-    ///
-    /// The queue's lock is held across the attempt, so that no frame pushed
-    /// meanwhile (a reply to this peer, an awareness change) can overtake it.
-    pub(crate) fn offer(&self, frame: Bytes, direct: &dyn SendDirect) -> Result<(), PushError> {
-        let mut state = self.state();
-        if !state.closed && state.bytes == 0 && !state.needs_flush {
-            match direct.try_send_now(&frame) {
-                SendNow::Sent => return Ok(()),
-                SendNow::NeedsFlush => {
-                    state.needs_flush = true;
-                    drop(state);
-                    self.ready.notify_one();
-                    return Ok(());
-                }
-                SendNow::NotTaken => {}
-            }
-        }
-        self.push_locked(&mut state, frame)
-    }
-
-    fn push_locked(&self, state: &mut State, frame: Bytes) -> Result<(), PushError> {
         {
+            let mut state = self.state();
             if state.closed {
                 return Err(PushError::Closed);
             }
@@ -195,26 +137,22 @@ impl PeerQueue {
         self.ready.notify_one();
     }
 
-    /// Waits for frames and moves up to `max` of them into `batch`, or for a flush
-    /// a direct send left due (the writer's flush covers it either way).
-    pub(crate) async fn pop_batch(&self, batch: &mut Vec<Bytes>, max: usize) -> Popped {
+    /// Waits for frames and moves up to `max` of them into `batch`. Returns how many;
+    /// 0 once the queue is closed and empty.
+    pub(crate) async fn pop_batch(&self, batch: &mut Vec<Bytes>, max: usize) -> usize {
         loop {
             {
                 let mut state = self.state();
-                let flush = std::mem::take(&mut state.needs_flush);
                 if !state.frames.is_empty() {
                     let take = state.frames.len().min(max.max(1));
                     batch.extend(state.frames.drain(..take));
                     if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
                         state.frames = VecDeque::new();
                     }
-                    return Popped::Frames(take);
-                }
-                if flush {
-                    return Popped::Flush;
+                    return take;
                 }
                 if state.closed {
-                    return Popped::Closed;
+                    return 0;
                 }
             }
             self.ready.notified().await;
@@ -224,8 +162,6 @@ impl PeerQueue {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
 
     #[tokio::test]
@@ -235,8 +171,8 @@ mod tests {
             queue.try_push(Bytes::from(vec![i])).unwrap();
         }
         let mut batch = Vec::new();
-        assert_eq!(queue.pop_batch(&mut batch, 3).await, Popped::Frames(3));
-        assert_eq!(queue.pop_batch(&mut batch, 3).await, Popped::Frames(2));
+        assert_eq!(queue.pop_batch(&mut batch, 3).await, 3);
+        assert_eq!(queue.pop_batch(&mut batch, 3).await, 2);
         let order: Vec<u8> = batch.iter().map(|f| f[0]).collect();
         assert_eq!(order, vec![0, 1, 2, 3, 4]);
     }
@@ -261,9 +197,8 @@ mod tests {
                 let mut total = 0;
                 loop {
                     match queue.pop_batch(&mut batch, 4).await {
-                        Popped::Closed => return total,
-                        Popped::Frames(n) => total += n,
-                        Popped::Flush => panic!("nothing was sent directly"),
+                        0 => return total,
+                        n => total += n,
                     }
                 }
             })
@@ -292,7 +227,7 @@ mod tests {
             Err(PushError::Full)
         );
         let mut batch = Vec::new();
-        assert_eq!(queue.pop_batch(&mut batch, 8).await, Popped::Frames(3));
+        assert_eq!(queue.pop_batch(&mut batch, 8).await, 3);
         assert_eq!(queue.bytes(), 35, "taken but not yet written still counts");
         assert_eq!(
             queue.try_push(Bytes::from_static(b"x")),
@@ -317,80 +252,7 @@ mod tests {
             queue.try_push(Bytes::new()).unwrap();
         }
         let mut batch = Vec::new();
-        assert_eq!(queue.pop_batch(&mut batch, 1000).await, Popped::Frames(100));
+        assert_eq!(queue.pop_batch(&mut batch, 1000).await, 100);
         assert_eq!(queue.state().frames.capacity(), 0);
-    }
-
-    /// A channel stand-in that answers `try_send_now` as told and records what it took.
-    struct Direct {
-        answer: SendNow,
-        taken: Mutex<Vec<u8>>,
-    }
-
-    impl SendDirect for Direct {
-        fn try_send_now(&self, frame: &Bytes) -> SendNow {
-            if self.answer != SendNow::NotTaken {
-                self.taken.lock().unwrap().push(frame[0]);
-            }
-            self.answer
-        }
-    }
-
-    fn direct(answer: SendNow) -> Direct {
-        Direct {
-            answer,
-            taken: Mutex::default(),
-        }
-    }
-
-    #[tokio::test]
-    async fn an_idle_peer_is_sent_to_directly_and_a_busy_one_queued_in_order() {
-        let queue = PeerQueue::new(8, 1 << 20);
-        let sent = direct(SendNow::Sent);
-        queue.offer(Bytes::from_static(&[1]), &sent).unwrap();
-        assert_eq!(queue.bytes(), 0, "sent at once, nothing queued");
-        // Something waits (a reply): later frames queue behind it, even though the
-        // channel would take them.
-        queue.try_push(Bytes::from_static(&[2])).unwrap();
-        queue.offer(Bytes::from_static(&[3]), &sent).unwrap();
-        assert_eq!(*sent.taken.lock().unwrap(), vec![1]);
-        let mut batch = Vec::new();
-        assert_eq!(queue.pop_batch(&mut batch, 8).await, Popped::Frames(2));
-        let order: Vec<u8> = batch.iter().map(|f| f[0]).collect();
-        assert_eq!(order, vec![2, 3]);
-        // Taken by the writer but not yet written: still not idle.
-        queue.offer(Bytes::from_static(&[4]), &sent).unwrap();
-        assert_eq!(*sent.taken.lock().unwrap(), vec![1]);
-        queue.written(queue.measure(&batch));
-        batch.clear();
-        assert_eq!(queue.pop_batch(&mut batch, 8).await, Popped::Frames(1));
-        queue.written(queue.measure(&batch));
-        // A channel that does not take it: queued.
-        queue
-            .offer(Bytes::from_static(&[5]), &direct(SendNow::NotTaken))
-            .unwrap();
-        assert_eq!(queue.pop_batch(&mut batch, 8).await, Popped::Frames(1));
-    }
-
-    #[tokio::test]
-    async fn a_partial_direct_send_asks_the_writer_to_flush_before_the_next() {
-        let queue = PeerQueue::new(8, 1 << 20);
-        let partial = direct(SendNow::NeedsFlush);
-        queue.offer(Bytes::from_static(&[1]), &partial).unwrap();
-        // Until the writer has flushed, frames queue instead of going out directly.
-        queue.offer(Bytes::from_static(&[2]), &partial).unwrap();
-        assert_eq!(*partial.taken.lock().unwrap(), vec![1]);
-        let mut batch = Vec::new();
-        assert_eq!(queue.pop_batch(&mut batch, 8).await, Popped::Frames(1));
-        queue.written(queue.measure(&batch));
-        queue.offer(Bytes::from_static(&[3]), &partial).unwrap();
-        assert_eq!(queue.pop_batch(&mut batch, 8).await, Popped::Flush);
-        queue.close();
-        assert_eq!(queue.pop_batch(&mut batch, 8).await, Popped::Closed);
-        // A closed queue refuses, directly or not.
-        assert_eq!(
-            queue.offer(Bytes::from_static(&[4]), &direct(SendNow::Sent)),
-            Err(PushError::Closed)
-        );
     }
 }
