@@ -18,12 +18,15 @@
 //! from the path in `WIREDB_TRACE`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{Socket, connect, cpu_ns, status_kib};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use wire_file::{Durability, UpdateLog};
@@ -107,23 +110,6 @@ fn trace_updates() -> Vec<Vec<u8>> {
     std::mem::take(&mut *updates.lock().unwrap())
 }
 
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-fn cpu_ns(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
 /// `wiredb serve --port 0 ARGS`, and the ws:// prefix of its rooms.
 fn serve(args: &[&std::ffi::OsStr]) -> (Child, String) {
     let mut child = Command::new(WIREDB)
@@ -141,16 +127,6 @@ fn serve(args: &[&std::ffi::OsStr]) -> (Child, String) {
         .unwrap();
     let url = line.split_whitespace().nth(3).expect("serving line");
     (child, url.trim_end_matches("ROOM").to_owned())
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(url: &str) -> Socket {
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
-        .await
-        .unwrap();
-    socket
 }
 
 /// Sends SyncStep1 of an empty document and waits for the SyncStep2; its size.

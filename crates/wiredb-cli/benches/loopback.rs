@@ -30,6 +30,8 @@
 //! send → subscriber receive), and updates lost (not received by a subscriber).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -37,6 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{Socket, connect, cpu_ns, status_kib};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -264,7 +267,7 @@ impl ServerProcess {
                     .env("RUST_LOG", "warn")
                     .stdin(Stdio::null())
                     .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
+                    .stderr(server_log())
                     .spawn()
                     .unwrap();
                 // "wiredb serving on ws://127.0.0.1:PORT/ROOM (...)"
@@ -336,6 +339,16 @@ fn wrapped(program: &str) -> Command {
 }
 
 /// Where a server's log goes: nowhere, unless `WIREDB_BENCH_DEBUG` is set.
+/// `WIREDB_BENCH_SERVER_LOG=1` shows `wiredb serve`'s warnings (a peer dropped as
+/// too slow, say) on stderr.
+fn server_log() -> Stdio {
+    if std::env::var_os("WIREDB_BENCH_SERVER_LOG").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    }
+}
+
 fn debug_output() -> Stdio {
     if std::env::var_os("WIREDB_BENCH_DEBUG").is_some() {
         Stdio::inherit()
@@ -361,33 +374,6 @@ async fn wait_for_port(port: u16) {
         assert!(Instant::now() < deadline, "server did not listen on {port}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn cpu_ns(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(url: &str) -> Socket {
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    socket
 }
 
 /// One fan-out load.
@@ -574,8 +560,24 @@ async fn subscribe(
     seen
 }
 
-/// Sends `total` one-character inserts at `hz`, recording each send time.
-async fn write_at(socket: Socket, client_id: u64, hz: u32, total: u64, sent: Arc<SendTimes>) {
+/// The writing half of a writer's socket and the task draining its reading half,
+/// kept open until the load is over.
+type OpenWriter = (
+    futures_util::stream::SplitSink<Socket, Message>,
+    tokio::task::JoinHandle<()>,
+);
+
+/// Sends `total` one-character inserts at `hz`, recording each send time. The
+/// socket is handed back open: closed while the server still has unread frames of
+/// it, it would be reset, and the server would lose them (its last updates would
+/// count as lost at every subscriber).
+async fn write_at(
+    socket: Socket,
+    client_id: u64,
+    hz: u32,
+    total: u64,
+    sent: Arc<SendTimes>,
+) -> OpenWriter {
     let (mut write, mut read) = socket.split();
     // A client's first frame, before any update: y-sweet ignores updates before it.
     let hello = wiredb::protocol::encode_sync_step1(&StateVector::default());
@@ -598,7 +600,7 @@ async fn write_at(socket: Socket, client_id: u64, hz: u32, total: u64, sent: Arc
         times[seq as usize].store(sent.now().max(1), Ordering::Relaxed);
         write.send(Message::Binary(frame)).await.unwrap();
     }
-    drain.abort();
+    (write, drain)
 }
 
 async fn run_load(args: &BenchArgs, kind: ServerKind, load: &Load) -> Outcome {
@@ -647,8 +649,9 @@ async fn run_load(args: &BenchArgs, kind: ServerKind, load: &Load) -> Outcome {
             ))
         })
         .collect();
+    let mut open_writers = Vec::new();
     for task in tasks {
-        task.await.unwrap();
+        open_writers.push(task.await.unwrap());
     }
     // The last frames: every subscriber has them within a few seconds, or they are
     // lost. A subscriber still short of them then stops, and what it did receive
@@ -670,6 +673,9 @@ async fn run_load(args: &BenchArgs, kind: ServerKind, load: &Load) -> Outcome {
     let cpu_ns = server.cpu_ns() - cpu_before;
     let elapsed = started.elapsed();
     stop.cancel();
+    for (_, drain) in open_writers {
+        drain.abort();
+    }
 
     let updates = per_writer * writers_in_all as u64;
     // Each update goes to every other peer of its room: subscribers and other writers.
