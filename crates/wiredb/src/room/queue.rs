@@ -125,6 +125,12 @@ impl PeerQueue {
             }
             state.bytes += len;
             state.frames.push_back(frame);
+            if state.frames.len() > 1 {
+                // The writer was told when the queue stopped being empty, and drains
+                // everything before it waits again: no need to tell it twice (each
+                // telling takes the notifier's own lock, per frame and per peer).
+                return Ok(());
+            }
         }
         // A stored permit if the writer is not waiting yet: no wake-up is lost.
         self.ready.notify_one();
@@ -254,5 +260,37 @@ mod tests {
         let mut batch = Vec::new();
         assert_eq!(queue.pop_batch(&mut batch, 1000).await, 100);
         assert_eq!(queue.state().frames.capacity(), 0);
+    }
+
+    /// Only the push that makes the queue non-empty wakes the writer; every frame
+    /// still comes out, however pushes and batches interleave with its waits.
+    #[tokio::test]
+    async fn a_writer_told_once_per_non_empty_queue_misses_nothing() {
+        let queue = std::sync::Arc::new(PeerQueue::new(4096, 1 << 20));
+        let writer = {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::new();
+                loop {
+                    // Small batches: the writer often leaves frames behind.
+                    if queue.pop_batch(&mut batch, 3).await == 0 {
+                        return batch.iter().map(|f| f[0]).collect::<Vec<u8>>();
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        for i in 0..200u8 {
+            queue.try_push(Bytes::from(vec![i])).unwrap();
+            if i % 7 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        queue.close();
+        let order = tokio::time::timeout(std::time::Duration::from_secs(30), writer)
+            .await
+            .expect("the writer missed a wake-up")
+            .unwrap();
+        assert_eq!(order, (0..200u8).collect::<Vec<_>>());
     }
 }
