@@ -214,7 +214,7 @@ async fn cold_open() {
 
 /// The bare-yrs process: reads the records of the log at `path`, applies them one
 /// transaction each, encodes the document as a first sync would, and prints its time
-/// in ms and its peak RSS in KiB.
+/// in ms, its peak RSS and its RSS at start, in KiB.
 fn bare_yrs_open(path: &Path) {
     let baseline = status_kib(std::process::id(), "VmRSS:");
     let started = Instant::now();

@@ -60,24 +60,26 @@ impl Committer {
 async fn run(shared: Arc<Shared>) {
     loop {
         tokio::time::sleep(shared.interval).await;
-        let dirty: Vec<Arc<RoomLog>> = {
+        let mut dirty: Vec<Arc<RoomLog>> = Vec::new();
+        {
             let mut state = wiredb::lock_unpoisoned(&shared.state);
-            state
-                .logs
-                .retain(|log| log.upgrade().is_some_and(|log| !log.is_closed()));
+            // One pass: gone and closed logs leave, written ones are taken.
+            state.logs.retain(|log| match log.upgrade() {
+                Some(log) if !log.is_closed() => {
+                    if log.is_dirty() {
+                        dirty.push(log);
+                    }
+                    true
+                }
+                _ => false,
+            });
             if state.logs.is_empty() {
                 // Decided under the lock that `register` takes: a room registered
                 // from here on starts a new task.
                 state.running = false;
                 return;
             }
-            state
-                .logs
-                .iter()
-                .filter_map(Weak::upgrade)
-                .filter(|log| log.is_dirty())
-                .collect()
-        };
+        }
         if dirty.is_empty() {
             continue;
         }
