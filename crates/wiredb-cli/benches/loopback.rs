@@ -8,7 +8,8 @@
 //! - `--servers wiredb-files,wiredb-memory,...` (default the two `wiredb` ones, plus
 //!   `y-sweet-files,y-sweet-memory` when y-sweet is found: `WIREDB_BENCH_YSWEET=PATH`,
 //!   else `y-sweet` on `PATH`); `wiredb-strict` is files with `--fsync always`,
-//!   `wiredb-nosync` files with `--fsync never` (what the writes cost without syncs);
+//!   `wiredb-100ms` with `--fsync 100ms` (the default is `1s`), `wiredb-nosync` files
+//!   with `--fsync never` (what the writes cost without syncs);
 //! - `--threads N` gives `wiredb serve` N worker threads (default its own, one);
 //! - `--rates 20,50,100,200` the heavy load's per-writer rates.
 //!
@@ -189,6 +190,8 @@ enum ServerKind {
     WiredbFiles,
     WiredbMemory,
     WiredbStrict,
+    /// Group commit every 100 ms instead of the default 1 s.
+    WiredbSync100ms,
     WiredbNoSync,
     YSweetFiles,
     YSweetMemory,
@@ -207,6 +210,7 @@ impl ServerKind {
             ServerKind::WiredbFiles => "wiredb-files",
             ServerKind::WiredbMemory => "wiredb-memory",
             ServerKind::WiredbStrict => "wiredb-strict",
+            ServerKind::WiredbSync100ms => "wiredb-100ms",
             ServerKind::WiredbNoSync => "wiredb-nosync",
             ServerKind::YSweetFiles => "y-sweet-files",
             ServerKind::YSweetMemory => "y-sweet-memory",
@@ -214,18 +218,23 @@ impl ServerKind {
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [ServerKind::WiredbStrict, ServerKind::WiredbNoSync]
-            .into_iter()
-            .chain(Self::ALL)
-            .find(|kind| kind.name() == name)
+        [
+            ServerKind::WiredbStrict,
+            ServerKind::WiredbSync100ms,
+            ServerKind::WiredbNoSync,
+        ]
+        .into_iter()
+        .chain(Self::ALL)
+        .find(|kind| kind.name() == name)
     }
 
     /// The y-sweet server of the same storage, to compare with.
     fn rival(self) -> Option<Self> {
         match self {
-            ServerKind::WiredbFiles | ServerKind::WiredbStrict | ServerKind::WiredbNoSync => {
-                Some(ServerKind::YSweetFiles)
-            }
+            ServerKind::WiredbFiles
+            | ServerKind::WiredbStrict
+            | ServerKind::WiredbSync100ms
+            | ServerKind::WiredbNoSync => Some(ServerKind::YSweetFiles),
             ServerKind::WiredbMemory => Some(ServerKind::YSweetMemory),
             _ => None,
         }
@@ -248,6 +257,7 @@ impl ServerProcess {
             ServerKind::WiredbFiles
             | ServerKind::WiredbMemory
             | ServerKind::WiredbStrict
+            | ServerKind::WiredbSync100ms
             | ServerKind::WiredbNoSync => {
                 let mut command = wrapped(WIREDB);
                 command.args(["serve", "--port", "0", "--no-page"]);
@@ -257,6 +267,7 @@ impl ServerProcess {
                 };
                 match kind {
                     ServerKind::WiredbStrict => command.args(["--fsync", "always"]),
+                    ServerKind::WiredbSync100ms => command.args(["--fsync", "100ms"]),
                     ServerKind::WiredbNoSync => command.args(["--fsync", "never"]),
                     _ => &mut command,
                 };
@@ -822,8 +833,15 @@ async fn send_floor(subscribers: usize, hz: u32, seconds: u64) -> f64 {
     spent as f64 / 1e3 / (rounds * subscribers as u64) as f64
 }
 
-/// Per load and server: the range over rounds, and the ratio to y-sweet with the
-/// same storage.
+/// The mean CPU per delivery over rounds, if there were any.
+fn mean_cpu(outcomes: &[Outcome]) -> Option<f64> {
+    (!outcomes.is_empty()).then(|| {
+        outcomes.iter().map(|o| o.cpu_us_per_delivery).sum::<f64>() / outcomes.len() as f64
+    })
+}
+
+/// Per load and server: the range over rounds, the ratio to y-sweet with the same
+/// storage, and persistence's cost over memory.
 fn summary(results: &[(String, ServerKind, Outcome)]) {
     let mut loads: Vec<&String> = Vec::new();
     for (load, _, _) in results {
@@ -843,6 +861,7 @@ fn summary(results: &[(String, ServerKind, Outcome)]) {
         for kind in [
             ServerKind::WiredbFiles,
             ServerKind::WiredbStrict,
+            ServerKind::WiredbSync100ms,
             ServerKind::WiredbNoSync,
             ServerKind::YSweetFiles,
             ServerKind::WiredbMemory,
@@ -863,18 +882,29 @@ fn summary(results: &[(String, ServerKind, Outcome)]) {
             let ratio = kind
                 .rival()
                 .map(&of)
-                .filter(|theirs| !theirs.is_empty())
-                .map(|theirs| {
-                    let mean = |o: &[Outcome]| {
-                        o.iter().map(|o| o.cpu_us_per_delivery).sum::<f64>() / o.len() as f64
-                    };
-                    format!("  cpu ratio {:.2}", mean(&ours) / mean(&theirs))
-                })
+                .and_then(|theirs| Some((mean_cpu(&ours)?, mean_cpu(&theirs)?)))
+                .map(|(ours, theirs)| format!("  cpu ratio {:.2}", ours / theirs))
                 .unwrap_or_default();
             println!(
                 "{load:<24} {:<16} {cpu_lo:6.2}-{cpu_hi:6.2} µs/delivery  p99 {p99_lo:5.2}-{p99_hi:5.2} ms  lost {lost}{ratio}",
                 kind.name()
             );
+        }
+        // What persistence costs: each file-backed `wiredb` server against memory.
+        let memory = mean_cpu(&of(ServerKind::WiredbMemory));
+        for kind in [
+            ServerKind::WiredbFiles,
+            ServerKind::WiredbStrict,
+            ServerKind::WiredbSync100ms,
+            ServerKind::WiredbNoSync,
+        ] {
+            if let (Some(files), Some(memory)) = (mean_cpu(&of(kind)), memory) {
+                println!(
+                    "{load:<24} {:<16} {:+.0} % over wiredb-memory",
+                    kind.name(),
+                    (files / memory - 1.0) * 100.0
+                );
+            }
         }
     }
 }

@@ -119,7 +119,7 @@ async fn the_page_health_and_metrics_are_served_beside_the_rooms() {
 
     metrics_room.close().await.unwrap();
     writer.close().await.unwrap();
-    // The group commit syncs within its interval (100 ms) of the append.
+    // The group commit syncs within its interval (1 s) of the append.
     let port = server.port;
     let mut synced = false;
     for _ in 0..50 {

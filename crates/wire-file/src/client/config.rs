@@ -66,7 +66,7 @@ pub struct FileClientConfig {
     /// closing the client syncs the file.
     pub durability: Durability,
     /// Group commit, for the rooms of an [`AsyncFileServer`](crate::AsyncFileServer)
-    /// with [`Durability::Fsync`] (default 100 ms): each update is written (handed
+    /// with [`Durability::Fsync`] (default 1 s, Redis's `everysec`): each update is written (handed
     /// to the kernel) before it is relayed, and the room's file is synced at most
     /// once per interval, as Redis's `appendfsync everysec` and PostgreSQL's group
     /// commit do. A process crash loses nothing; a power loss at most this long.
@@ -84,7 +84,7 @@ impl Default for FileClientConfig {
             squash_on_open: false,
             squash_on_close: false,
             durability: Durability::default(),
-            sync_interval: Duration::from_millis(100),
+            sync_interval: Duration::from_secs(1),
         }
     }
 }
