@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use yrs::Origin;
 
+use super::pace::Pace;
 use super::queue::{PeerQueue, PushError};
 
 /// How a room reaches one peer.
@@ -22,13 +23,27 @@ pub(crate) struct PeerSlot {
     pub(crate) kick: CancellationToken,
 }
 
-/// The peers of a room, keyed by the origin their transactions carry.
-#[derive(Default)]
+/// The peers of a room, keyed by the origin their transactions carry, and how busy
+/// their fan-out is.
 pub(crate) struct Peers {
     slots: Mutex<HashMap<Origin, PeerSlot>>,
+    pace: Arc<Pace>,
 }
 
 impl Peers {
+    /// A room's peers, busy above `busy_rate` broadcasts a second (0: never).
+    pub(crate) fn new(busy_rate: u32) -> Self {
+        Peers {
+            slots: Mutex::default(),
+            pace: Arc::new(Pace::new(busy_rate)),
+        }
+    }
+
+    /// How busy the fan-out is, for the writers to read.
+    pub(crate) fn pace(&self) -> Arc<Pace> {
+        self.pace.clone()
+    }
+
     pub(crate) fn insert(&self, origin: Origin, slot: PeerSlot) {
         if let Ok(mut slots) = self.slots.lock() {
             slots.insert(origin, slot);
@@ -51,6 +66,7 @@ impl Peers {
         let Ok(mut slots) = self.slots.lock() else {
             return;
         };
+        self.pace.record(std::time::Instant::now());
         slots.retain(|origin, slot| {
             if Some(origin) == skip {
                 return true;

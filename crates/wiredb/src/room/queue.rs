@@ -150,12 +150,7 @@ impl PeerQueue {
             {
                 let mut state = self.state();
                 if !state.frames.is_empty() {
-                    let take = state.frames.len().min(max.max(1));
-                    batch.extend(state.frames.drain(..take));
-                    if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
-                        state.frames = VecDeque::new();
-                    }
-                    return take;
+                    return Self::drain_into(&mut state, batch, max.max(1));
                 }
                 if state.closed {
                     return 0;
@@ -163,6 +158,20 @@ impl PeerQueue {
             }
             self.ready.notified().await;
         }
+    }
+
+    /// Moves up to `max` frames already waiting into `batch`, without waiting.
+    pub(crate) fn take_ready(&self, batch: &mut Vec<Bytes>, max: usize) -> usize {
+        Self::drain_into(&mut self.state(), batch, max)
+    }
+
+    fn drain_into(state: &mut State, batch: &mut Vec<Bytes>, max: usize) -> usize {
+        let take = state.frames.len().min(max);
+        batch.extend(state.frames.drain(..take));
+        if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
+            state.frames = VecDeque::new();
+        }
+        take
     }
 }
 
