@@ -23,6 +23,7 @@ use crate::close::{PeerClosed, close_code, truncate_reason};
 use crate::keepalive::{Due, KeepAlive, Liveness};
 use crate::message::{Incoming, WsError, WsMessage};
 use crate::progress::{Progress, Tracked};
+use crate::shared_socket::FrameWriter;
 use crate::write_bound::{KeepAliveTimeout, bounded};
 
 /// The clock the keepalive reads: tokio's (so that tests with paused time move it),
@@ -55,12 +56,20 @@ where
     /// Frames each way (no-ops unless [`WebSocketChannel::with_metrics`]).
     frames_sent: metrics::Counter,
     frames_received: metrics::Counter,
+    /// A server's socket, for binary frames framed here rather than by tungstenite
+    /// (see [`SharedSocket`](crate::shared_socket::SharedSocket)); `None` on a
+    /// client, whose frames are masked.
+    frame_writer: Option<Box<dyn FrameWriter>>,
 }
+
+/// A socket accepted by the server, after the HTTP upgrade, its bytes counted.
+#[cfg(feature = "server")]
+pub(crate) type ServerSocket = Tracked<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
 
 /// The channel of a socket accepted by the server (after the HTTP upgrade).
 #[cfg(feature = "server")]
 pub(crate) type ServerChannel = WebSocketChannel<
-    tokio_tungstenite::WebSocketStream<Tracked<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>>,
+    tokio_tungstenite::WebSocketStream<crate::shared_socket::SharedSocket<ServerSocket>>,
     tokio_tungstenite::tungstenite::Message,
 >;
 
@@ -91,7 +100,16 @@ where
             peer_close: StdMutex::new(None),
             frames_sent: metrics::Counter::noop(),
             frames_received: metrics::Counter::noop(),
+            frame_writer: None,
         }
+    }
+
+    /// Writes binary frames straight to `socket`, the
+    /// [`SharedSocket`](crate::shared_socket::SharedSocket) under this channel's
+    /// stream (a server's).
+    pub(crate) fn with_frame_writer(mut self, socket: Box<dyn FrameWriter>) -> Self {
+        self.frame_writer = Some(socket);
+        self
     }
 
     /// Counts the frames this channel moves in `metrics`.
@@ -171,6 +189,21 @@ where
         writer.send(message).await.map_err(E::into_wiredb)
     }
 
+    /// Frames `frames` into the shared socket and waits until it has taken them
+    /// (unbounded: see [`bounded`]). Under the writer's lock, as every write: a ping
+    /// or the close is never sent from the middle of a batch, and nothing after the
+    /// close.
+    async fn write_framed(&self, socket: &dyn FrameWriter, frames: &[Bytes]) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::ChannelClosed);
+        }
+        socket.write_frames(frames);
+        std::future::poll_fn(|cx| socket.poll_drain(cx))
+            .await
+            .map_err(Error::transport)
+    }
+
     /// Feeds every frame, then flushes once (unbounded: see [`bounded`]).
     async fn write_batch(&self, frames: Vec<Bytes>) -> Result<()> {
         let mut writer = self.writer.lock().await;
@@ -218,6 +251,10 @@ where
     /// its timeout fails (see [`KeepAlive`]).
     async fn send(&self, frame: Bytes) -> Result<()> {
         self.frames_sent.increment(1);
+        if let Some(socket) = self.frame_writer.as_deref() {
+            let write = std::pin::pin!(self.write_framed(socket, std::slice::from_ref(&frame)));
+            return bounded(self.write_limit(), self.progress.as_deref(), write).await;
+        }
         let write = std::pin::pin!(self.write_one(M::binary(frame)));
         bounded(self.write_limit(), self.progress.as_deref(), write).await
     }
@@ -227,6 +264,10 @@ where
     /// does not take within its timeout fails (see [`KeepAlive`]).
     async fn send_batch(&self, frames: Vec<Bytes>) -> Result<()> {
         self.frames_sent.increment(frames.len() as u64);
+        if let Some(socket) = self.frame_writer.as_deref() {
+            let write = std::pin::pin!(self.write_framed(socket, &frames));
+            return bounded(self.write_limit(), self.progress.as_deref(), write).await;
+        }
         let write = std::pin::pin!(self.write_batch(frames));
         bounded(self.write_limit(), self.progress.as_deref(), write).await
     }

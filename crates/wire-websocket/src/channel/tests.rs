@@ -7,21 +7,118 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use wiredb::CloseKind;
 
-type MemoryChannel = WebSocketChannel<WebSocketStream<Tracked<DuplexStream>>, Message>;
+type MemoryChannel = WebSocketChannel<
+    WebSocketStream<crate::shared_socket::SharedSocket<Tracked<DuplexStream>>>,
+    Message,
+>;
 
-/// A channel over an in-memory socket (tracked, as the server's and the client's
-/// are), and the raw WebSocket of its peer.
+/// A server's channel over an in-memory socket (tracked and shared, as the server's
+/// is: binary frames are framed by the channel, the rest by tungstenite), and the
+/// raw WebSocket of its peer.
 async fn pair(
     keepalive: Option<KeepAlive>,
     buffer: usize,
 ) -> (MemoryChannel, WebSocketStream<DuplexStream>) {
     let (ours, theirs) = tokio::io::duplex(buffer);
     let progress = Progress::new();
-    let ours = Tracked::new(ours, progress.clone());
+    let ours = crate::shared_socket::SharedSocket::new(Tracked::new(ours, progress.clone()));
+    let frame_writer = Box::new(ours.clone());
     let ours = WebSocketStream::from_raw_socket(ours, Role::Server, None).await;
     let theirs = WebSocketStream::from_raw_socket(theirs, Role::Client, None).await;
-    let channel = WebSocketChannel::new("test", ours, keepalive).with_progress(progress);
+    let channel = WebSocketChannel::new("test", ours, keepalive)
+        .with_progress(progress)
+        .with_frame_writer(frame_writer);
     (channel, theirs)
+}
+
+/// The server frames its binary frames itself while tungstenite answers the
+/// peer's pings on the same socket, from the reader: through a pipe far smaller
+/// than what is sent, every frame arrives whole and in order, and every ping is
+/// answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framed_batches_and_pongs_share_the_socket_without_cutting_each_other() {
+    let (channel, peer) = pair(None, 256).await;
+    let channel = std::sync::Arc::new(channel);
+    // Our reader: tungstenite answers pings while it reads.
+    let reading = tokio::spawn({
+        let channel = channel.clone();
+        async move { while let Some(Ok(_)) = channel.recv().await {} }
+    });
+    let (mut to_server, mut from_server) = peer.split();
+    const PINGS: usize = 200;
+    let pinging = tokio::spawn(async move {
+        for i in 0..PINGS {
+            to_server
+                .send(Message::Ping(ping_payload(i)))
+                .await
+                .unwrap();
+            tokio::task::yield_now().await;
+        }
+        to_server
+    });
+    // Batches of frames of every length class: 1-byte, 16-bit and 64-bit lengths.
+    let sizes = [1usize, 125, 126, 3000, 70_000];
+    let expected: Vec<Bytes> = (0..100usize)
+        .map(|i| Bytes::from(vec![(i % 251) as u8; sizes[i % sizes.len()]]))
+        .collect();
+    let writing = tokio::spawn({
+        let channel = channel.clone();
+        let expected = expected.clone();
+        async move {
+            for batch in expected.chunks(7) {
+                channel.send_batch(batch.to_vec()).await.unwrap();
+            }
+        }
+    });
+    let mut frames = Vec::new();
+    let mut pongs = 0;
+    let receiving = async {
+        while frames.len() < expected.len() || pongs < PINGS {
+            match from_server.next().await.unwrap().unwrap() {
+                Message::Binary(frame) => frames.push(frame),
+                Message::Pong(payload) => {
+                    assert_eq!(payload, ping_payload(pongs));
+                    pongs += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    // A writer left unwoken (two tasks waiting on one socket) would stall here.
+    tokio::time::timeout(Duration::from_secs(30), receiving)
+        .await
+        .expect("the server stopped writing");
+    assert!(frames == expected, "frames cut, lost or out of order");
+    writing.await.unwrap();
+    drop(pinging.await.unwrap());
+    reading.abort();
+}
+
+/// A ping's payload: its number, padded to the 125-byte limit of a control frame's
+/// payload, so that the pong is large enough for the pipe to take only part of it.
+fn ping_payload(i: usize) -> Bytes {
+    Bytes::from(format!("{i:0125}"))
+}
+
+/// After the close, no binary frame follows it on the wire.
+#[tokio::test]
+async fn nothing_is_framed_after_the_close() {
+    let (channel, mut peer) = pair(None, 64 * 1024).await;
+    channel.send(Bytes::from_static(b"before")).await.unwrap();
+    channel
+        .close(CloseReason::new(CloseKind::Normal, "bye"))
+        .await
+        .unwrap();
+    let after = channel.send(Bytes::from_static(b"after")).await;
+    assert!(matches!(after, Err(Error::ChannelClosed)), "{after:?}");
+    assert_eq!(
+        peer.next().await.unwrap().unwrap(),
+        Message::Binary(Bytes::from_static(b"before"))
+    );
+    match peer.next().await.unwrap().unwrap() {
+        Message::Close(Some(frame)) => assert_eq!(frame.reason.as_str(), "bye"),
+        other => panic!("expected the close, got {other:?}"),
+    }
 }
 
 const SECOND: Duration = Duration::from_secs(1);

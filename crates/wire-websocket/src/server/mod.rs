@@ -61,6 +61,7 @@ pub use token::{Grant, MIN_KEY_BYTES, RoomScope, TokenError, TokenKey};
 use crate::channel::ServerChannel;
 use crate::error::{Error, Result};
 use crate::metrics::SocketMetrics;
+use crate::shared_socket::SharedSocket;
 use crate::socket::{tracked_counted, websocket_config};
 
 struct Shared {
@@ -545,6 +546,10 @@ fn accept(
             max_frame,
         );
         let (io, progress) = tracked_counted(TokioIo::new(upgraded), &shared.metrics);
+        // tungstenite reads and answers pings through one handle, the channel writes
+        // its binary frames through the other.
+        let io = SharedSocket::new(io);
+        let frame_writer = Box::new(io.clone());
         // Boxed like the rest below: this future (the whole socket, being built) is
         // needed for a moment, and inline it would stay reserved in the task.
         let socket = Box::pin(WebSocketStream::from_raw_socket(
@@ -559,7 +564,8 @@ fn accept(
         let channel = Arc::new(
             ServerChannel::new(peer, socket, config.keepalive)
                 .with_progress(progress)
-                .with_metrics(&shared.metrics),
+                .with_metrics(&shared.metrics)
+                .with_frame_writer(frame_writer),
         );
         Box::pin(serve_connection(&shared, &room, channel, access)).await;
     });

@@ -1,0 +1,260 @@
+//! [`SharedSocket`]: a server's socket, written both by tungstenite and by the
+//! channel's own framing of binary frames.
+//!
+//! A server's binary frames are unmasked, so framing them is a header and a copy: the
+//! channel does it itself, a batch of frames into one buffer and one write, instead of
+//! handing each frame to tungstenite (a `Message`, a sink poll and a lock per frame;
+//! 5–10 % of the server's CPU in docs/performance.md's loads). tungstenite still
+//! reads the socket and writes what it must (pongs while reading, pings, the close),
+//! on the same socket, from other tasks. Two rules keep both on one byte stream:
+//!
+//! - every write is taken whole: what the socket does not take at once waits in this
+//!   socket's own buffer, in order, so no write can ever be cut by another;
+//! - every task that waits for the socket to drain is woken when it can write: tokio
+//!   keeps one waker per direction of a socket, so the socket is polled with a waker
+//!   of this socket's own that wakes them all.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Bytes a drained buffer keeps for the next write; beyond it the buffer is given
+/// back, so that an idle connection stays small.
+const KEEP_CAPACITY: usize = 4096;
+
+/// Bytes tungstenite may leave waiting before its writes are refused (back-pressure
+/// for it; its writes are small control frames, the raw writer waits for each of
+/// its own writes to drain).
+const MAX_WAITING: usize = 1 << 20;
+
+/// One socket, shared by tungstenite (through `AsyncRead`/`AsyncWrite`) and the
+/// channel's writer ([`SharedSocket::write_frames`] and [`SharedSocket::poll_drain`]).
+pub(crate) struct SharedSocket<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for SharedSocket<T> {
+    fn clone(&self) -> Self {
+        SharedSocket {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    writers: Arc<Writers>,
+    /// Wakes every task in `writers`: the waker the socket is written with.
+    wake_writers: Waker,
+}
+
+struct State<T> {
+    io: T,
+    /// Bytes taken and not yet written to the socket, in order.
+    waiting: Vec<u8>,
+}
+
+/// The tasks waiting for the socket to take bytes.
+#[derive(Default)]
+struct Writers {
+    waiting: Mutex<Vec<Waker>>,
+}
+
+impl Writers {
+    fn register(&self, waker: &Waker) {
+        let mut waiting = wiredb::lock_unpoisoned(&self.waiting);
+        if !waiting.iter().any(|w| w.will_wake(waker)) {
+            waiting.push(waker.clone());
+        }
+    }
+}
+
+impl Wake for Writers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waiting = std::mem::take(&mut *wiredb::lock_unpoisoned(&self.waiting));
+        for waker in waiting {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> SharedSocket<T> {
+    pub(crate) fn new(io: T) -> Self {
+        let writers = Arc::new(Writers::default());
+        SharedSocket {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    io,
+                    waiting: Vec::new(),
+                }),
+                wake_writers: Waker::from(writers.clone()),
+                writers,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State<T>> {
+        wiredb::lock_unpoisoned(&self.shared.state)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> SharedSocket<T> {
+    /// Takes `frames` as unmasked binary WebSocket frames (a server's), behind
+    /// whatever is waiting; [`SharedSocket::poll_drain`] then writes them.
+    pub(crate) fn write_frames(&self, frames: &[bytes::Bytes]) {
+        let mut state = self.state();
+        let size: usize = frames.iter().map(|f| f.len() + 10).sum();
+        state.waiting.reserve(size);
+        for frame in frames {
+            encode_binary_frame(&mut state.waiting, frame);
+        }
+    }
+
+    /// Writes what is waiting; ready once the socket has taken all of it.
+    pub(crate) fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut state = self.state();
+        self.drain(&mut state, cx)
+    }
+
+    fn drain(&self, state: &mut State<T>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Registered before the socket is polled: a wake-up between its `Pending`
+        // and the registration would be lost.
+        self.shared.writers.register(cx.waker());
+        let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
+        let State { io, waiting } = state;
+        let mut written = 0;
+        let result = loop {
+            if written == waiting.len() {
+                break Pin::new(&mut *io).poll_flush(&mut socket_cx);
+            }
+            match Pin::new(&mut *io).poll_write(&mut socket_cx, &waiting[written..]) {
+                Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => written += n,
+                Poll::Ready(Err(error)) => break Poll::Ready(Err(error)),
+                Poll::Pending => break Poll::Pending,
+            }
+        };
+        waiting.drain(..written);
+        if waiting.is_empty() && waiting.capacity() > KEEP_CAPACITY {
+            *waiting = Vec::new();
+        }
+        result
+    }
+}
+
+/// What the channel needs of a [`SharedSocket`], without its type parameter.
+pub(crate) trait FrameWriter: Send + Sync {
+    /// See [`SharedSocket::write_frames`].
+    fn write_frames(&self, frames: &[bytes::Bytes]);
+    /// See [`SharedSocket::poll_drain`].
+    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+impl<T: AsyncWrite + Unpin + Send> FrameWriter for SharedSocket<T> {
+    fn write_frames(&self, frames: &[bytes::Bytes]) {
+        SharedSocket::write_frames(self, frames);
+    }
+
+    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        SharedSocket::poll_drain(self, cx)
+    }
+}
+
+/// An unmasked binary frame, final, of `payload` (RFC 6455 §5.2).
+fn encode_binary_frame(out: &mut Vec<u8>, payload: &[u8]) {
+    const FIN_BINARY: u8 = 0x82;
+    out.push(FIN_BINARY);
+    match payload.len() {
+        len @ 0..=125 => out.push(len as u8),
+        len @ 126..=0xFFFF => {
+            out.push(126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            out.push(127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(payload);
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for SharedSocket<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        // One reader (the channel's): the socket's read waker is its own.
+        Pin::new(&mut self.state().io).poll_read(cx, buf)
+    }
+}
+
+/// tungstenite's writes: taken whole, behind the raw writer's, and written as far
+/// as the socket takes them.
+impl<T: AsyncWrite + Unpin> AsyncWrite for SharedSocket<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut state = self.state();
+        if state.waiting.len() >= MAX_WAITING {
+            // Nothing taken, so nothing cut: tungstenite keeps it and tries again.
+            return match self.drain(&mut state, cx) {
+                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+                Poll::Ready(Ok(())) => {
+                    state.waiting.extend_from_slice(buf);
+                    Poll::Ready(Ok(buf.len()))
+                }
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        state.waiting.extend_from_slice(buf);
+        if let Poll::Ready(Err(error)) = self.drain(&mut state, cx) {
+            return Poll::Ready(Err(error));
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut state = self.state();
+        self.drain(&mut state, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut state = self.state();
+        match self.drain(&mut state, cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
+        Pin::new(&mut state.io).poll_shutdown(&mut socket_cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_framed_as_rfc_6455_says() {
+        let mut out = Vec::new();
+        encode_binary_frame(&mut out, b"abc");
+        assert_eq!(out, [0x82, 3, b'a', b'b', b'c']);
+        out.clear();
+        encode_binary_frame(&mut out, &[7; 300]);
+        assert_eq!(&out[..4], &[0x82, 126, 1, 44]);
+        assert_eq!(out.len(), 4 + 300);
+        out.clear();
+        encode_binary_frame(&mut out, &[7; 70_000]);
+        assert_eq!(&out[..10], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+        assert_eq!(out.len(), 10 + 70_000);
+    }
+}
