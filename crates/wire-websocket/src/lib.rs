@@ -67,6 +67,7 @@ mod metrics;
 mod progress;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
 mod shared_socket;
 mod socket;
 #[cfg(feature = "client")]

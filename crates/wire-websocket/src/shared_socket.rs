@@ -21,6 +21,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::channel::FrameWriter;
+
 /// Bytes a drained buffer keeps for the next write; beyond it the buffer is given
 /// back, so that an idle connection stays small.
 const KEEP_CAPACITY: usize = 4096;
@@ -147,14 +149,6 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
         }
         result
     }
-}
-
-/// What the channel needs of a [`SharedSocket`], without its type parameter.
-pub(crate) trait FrameWriter: Send + Sync {
-    /// See [`SharedSocket::write_frames`].
-    fn write_frames(&self, frames: &[bytes::Bytes]);
-    /// See [`SharedSocket::poll_drain`].
-    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
 impl<T: AsyncWrite + Unpin + Send> FrameWriter for SharedSocket<T> {

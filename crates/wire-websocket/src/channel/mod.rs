@@ -1,11 +1,18 @@
 //! [`WebSocketChannel`]: one WebSocket connection as a wiredb [`Channel`].
 //!
 //! The same code serves both ends: the server wraps a tokio-tungstenite stream over the
-//! upgraded HTTP connection, the client one over its TCP connection. Binary messages are y-protocols frames; text messages are
-//! a protocol error (y-websocket never sends them); pings and pongs are keepalive.
+//! upgraded HTTP connection, the client one over its TCP connection. Binary messages
+//! are y-protocols frames; text messages are a protocol error (y-websocket never sends
+//! them); pings and pongs are keepalive.
 //!
 //! The socket is split into a read half and a write half, each behind its own async
 //! lock, so that a room's reader and writer run side by side on one connection.
+//!
+//! On the server, binary frames skip tungstenite's sink: they are unmasked, so the
+//! channel frames them itself, a whole batch into one buffer and one write, through a
+//! [`FrameWriter`] (the server's `SharedSocket`) under the same writer lock as every
+//! other write. tungstenite still reads, answers pings and sends pings and the close
+//! on the same socket; the shared socket keeps both on one ordered byte stream.
 
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
@@ -23,8 +30,10 @@ use crate::close::{PeerClosed, close_code, truncate_reason};
 use crate::keepalive::{Due, KeepAlive, Liveness};
 use crate::message::{Incoming, WsError, WsMessage};
 use crate::progress::{Progress, Tracked};
-use crate::shared_socket::FrameWriter;
 use crate::write_bound::{KeepAliveTimeout, bounded};
+
+mod frame_writer;
+pub(crate) use frame_writer::FrameWriter;
 
 /// The clock the keepalive reads: tokio's (so that tests with paused time move it),
 /// handed to the sans-IO [`Liveness`] as a plain `Instant`.
@@ -57,7 +66,7 @@ where
     frames_sent: metrics::Counter,
     frames_received: metrics::Counter,
     /// A server's socket, for binary frames framed here rather than by tungstenite
-    /// (see [`SharedSocket`](crate::shared_socket::SharedSocket)); `None` on a
+    /// (a server's `SharedSocket`); `None` on a
     /// client, whose frames are masked.
     frame_writer: Option<Box<dyn FrameWriter>>,
 }
@@ -107,6 +116,7 @@ where
     /// Writes binary frames straight to `socket`, the
     /// [`SharedSocket`](crate::shared_socket::SharedSocket) under this channel's
     /// stream (a server's).
+    #[cfg(feature = "server")]
     pub(crate) fn with_frame_writer(mut self, socket: Box<dyn FrameWriter>) -> Self {
         self.frame_writer = Some(socket);
         self
@@ -329,5 +339,5 @@ where
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "server"))]
 mod tests;

@@ -1,0 +1,17 @@
+//! [`FrameWriter`]: what the channel needs of a socket it frames binary frames into
+//! itself (a server's `SharedSocket`), without the socket's type parameter. A trait
+//! of its own so that a client-only build, which never frames (its frames are
+//! masked by tungstenite), carries none of the server's socket code.
+
+use std::io;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+
+pub(crate) trait FrameWriter: Send + Sync {
+    /// Frames each of `frames` as a final, unmasked binary frame and takes them all,
+    /// whole and in order, before any later write to the socket.
+    fn write_frames(&self, frames: &[Bytes]);
+    /// Ready once everything taken so far has reached the socket.
+    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
