@@ -23,10 +23,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::channel::FrameWriter;
 
-/// Bytes a drained buffer keeps for the next write; beyond it the buffer is given
-/// back, so that an idle connection stays small.
-const KEEP_CAPACITY: usize = 4096;
-
 /// Bytes tungstenite may leave waiting before its writes are refused (back-pressure
 /// for it; its writes are small control frames, the raw writer waits for each of
 /// its own writes to drain).
@@ -144,7 +140,9 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
             }
         };
         waiting.drain(..written);
-        if waiting.is_empty() && waiting.capacity() > KEEP_CAPACITY {
+        // A drained buffer is given back: most connections are idle most of the
+        // time, and a busy one allocates once per write, far less than the write.
+        if waiting.is_empty() {
             *waiting = Vec::new();
         }
         result
