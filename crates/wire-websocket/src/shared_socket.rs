@@ -21,6 +21,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use wiredb::SendNow;
+
 use crate::channel::FrameWriter;
 
 /// Bytes tungstenite may leave waiting before its writes are refused (back-pressure
@@ -115,6 +117,48 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
         }
     }
 
+    /// Frames `frame` and writes it at once, if nothing is waiting before it (else
+    /// [`SendNow::NotNow`]). No task waits: if the socket takes only part, the rest
+    /// waits for [`SharedSocket::poll_drain`] ([`SendNow::Started`]).
+    pub(crate) fn try_write_frame(&self, frame: &[u8]) -> SendNow {
+        let mut state = self.state();
+        if !state.waiting.is_empty() {
+            return SendNow::NotNow;
+        }
+        let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
+        let io = Pin::new(&mut state.io);
+        if frame.len() <= SMALL_FRAME {
+            // The common case (an edit, an awareness change): framed on the stack, so
+            // a quiet connection's buffer stays unallocated.
+            let mut framed = [0u8; SMALL_FRAME + 2];
+            let len = encode_small_frame(&mut framed, frame);
+            return match io.poll_write(&mut socket_cx, &framed[..len]) {
+                Poll::Ready(Ok(n)) if n == len => SendNow::Sent,
+                Poll::Ready(Ok(n)) => {
+                    state.waiting.extend_from_slice(&framed[n..len]);
+                    SendNow::Started
+                }
+                // Nothing written: the writer sends it, and meets the error then.
+                Poll::Ready(Err(_)) | Poll::Pending => SendNow::NotNow,
+            };
+        }
+        encode_binary_frame(&mut state.waiting, frame);
+        let State { io, waiting } = &mut *state;
+        match Pin::new(io).poll_write(&mut socket_cx, waiting) {
+            Poll::Ready(Ok(n)) if n == waiting.len() => {
+                *waiting = Vec::new();
+                SendNow::Sent
+            }
+            Poll::Ready(Ok(n)) => {
+                waiting.drain(..n);
+                SendNow::Started
+            }
+            // Taken all the same, in order: the writer's drain writes it (or meets the
+            // error).
+            Poll::Ready(Err(_)) | Poll::Pending => SendNow::Started,
+        }
+    }
+
     /// Writes what is waiting; ready once the socket has taken all of it.
     pub(crate) fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut state = self.state();
@@ -154,14 +198,34 @@ impl<T: AsyncWrite + Unpin + Send> FrameWriter for SharedSocket<T> {
         SharedSocket::write_frames(self, frames);
     }
 
+    fn try_write_frame(&self, frame: &bytes::Bytes) -> SendNow {
+        SharedSocket::try_write_frame(self, frame)
+    }
+
     fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         SharedSocket::poll_drain(self, cx)
     }
 }
 
+/// The first byte of a final binary frame.
+const FIN_BINARY: u8 = 0x82;
+
+/// Payloads framed on the stack by [`SharedSocket::try_write_frame`]: those with a
+/// one-byte length.
+const SMALL_FRAME: usize = 125;
+
+/// [`encode_binary_frame`] of a payload of at most [`SMALL_FRAME`] bytes into
+/// `out`; returns the frame's length.
+fn encode_small_frame(out: &mut [u8; SMALL_FRAME + 2], payload: &[u8]) -> usize {
+    let len = payload.len().min(SMALL_FRAME);
+    out[0] = FIN_BINARY;
+    out[1] = len as u8;
+    out[2..2 + len].copy_from_slice(&payload[..len]);
+    2 + len
+}
+
 /// An unmasked binary frame, final, of `payload` (RFC 6455 §5.2).
 fn encode_binary_frame(out: &mut Vec<u8>, payload: &[u8]) {
-    const FIN_BINARY: u8 = 0x82;
     out.push(FIN_BINARY);
     match payload.len() {
         len @ 0..=125 => out.push(len as u8),

@@ -10,6 +10,8 @@
 //!   else `y-sweet` on `PATH`); `wiredb-strict` is files with `--fsync always`,
 //!   `wiredb-100ms` with `--fsync 100ms` (the default is `1s`), `wiredb-nosync` files
 //!   with `--fsync never` (what the writes cost without syncs);
+//! - `WIREDB_BENCH_WIREDB=PATH` runs another `wiredb` binary in place of this build's
+//!   (a copy of it from before a change, for an A/B run);
 //! - `--threads N` gives `wiredb serve` N worker threads (default its own, one);
 //! - `--rates 20,50,100,200` the heavy load's per-writer rates.
 //!
@@ -259,7 +261,10 @@ impl ServerProcess {
             | ServerKind::WiredbStrict
             | ServerKind::WiredbSync100ms
             | ServerKind::WiredbNoSync => {
-                let mut command = wrapped(WIREDB);
+                // Another build of `wiredb` for an A/B run (a copy of the binary before
+                // a change), else this one's.
+                let binary = std::env::var("WIREDB_BENCH_WIREDB").unwrap_or_else(|_| WIREDB.into());
+                let mut command = wrapped(&binary);
                 command.args(["serve", "--port", "0", "--no-page"]);
                 match kind {
                     ServerKind::WiredbMemory => command.arg("--memory"),

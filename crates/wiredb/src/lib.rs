@@ -63,7 +63,7 @@ mod provider;
 mod room;
 mod room_clients;
 
-pub use channel::{Channel, CloseKind, CloseReason, MemoryChannel};
+pub use channel::{Channel, CloseKind, CloseReason, MemoryChannel, SendNow};
 pub use doc_id::new_doc;
 pub use error::{BoxError, Error, Result};
 pub use lock::lock_unpoisoned;

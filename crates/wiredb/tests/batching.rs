@@ -10,18 +10,33 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::text;
 use tokio::sync::Notify;
-use wiredb::{Channel, CloseReason, Result, Room, RoomConfig};
+use wiredb::{Channel, CloseReason, Result, Room, RoomConfig, SendNow};
 use yrs::{Text, Transact};
 
 /// A peer that records how many frames each write carried, and never sends.
+/// With `at_once`, it takes every frame offered at once (`try_send_now`), and
+/// counts those apart.
 #[derive(Clone, Default)]
 struct Recorder {
     writes: Arc<Mutex<Vec<usize>>>,
     wrote: Arc<Notify>,
     closed: Arc<Notify>,
+    at_once: Option<Arc<Mutex<usize>>>,
 }
 
 impl Recorder {
+    fn at_once() -> Self {
+        Recorder {
+            at_once: Some(Arc::default()),
+            ..Recorder::default()
+        }
+    }
+
+    /// Frames taken at once, with no writer task.
+    fn sent_at_once(&self) -> usize {
+        self.at_once.as_ref().map_or(0, |n| *n.lock().unwrap())
+    }
+
     fn writes(&self) -> Vec<usize> {
         self.writes.lock().unwrap().clone()
     }
@@ -66,6 +81,15 @@ impl Channel for Recorder {
         Ok(())
     }
 
+    fn try_send_now(&self, _frame: &Bytes) -> SendNow {
+        let Some(at_once) = &self.at_once else {
+            return SendNow::NotNow;
+        };
+        *at_once.lock().unwrap() += 1;
+        self.record(1);
+        SendNow::Sent
+    }
+
     async fn recv(&self) -> Option<Result<Bytes>> {
         self.closed.notified().await;
         None
@@ -80,7 +104,10 @@ impl Channel for Recorder {
 /// Joins a recorder to `room` and waits for the room's greeting (SyncStep1 and the
 /// awareness states) to be written.
 async fn join(room: &Room) -> Recorder {
-    let recorder = Recorder::default();
+    join_as(room, Recorder::default()).await
+}
+
+async fn join_as(room: &Room, recorder: Recorder) -> Recorder {
     tokio::spawn({
         let room = room.clone();
         let peer = recorder.clone();
@@ -150,4 +177,157 @@ fn greeting_writes(peer: &Recorder, frames: usize) -> usize {
             before < frames
         })
         .count()
+}
+
+/// A channel that can write at once gets a quiet room's frames from the fan-out
+/// itself; a busy room's go through the lingering writer, gathered.
+#[tokio::test]
+async fn a_quiet_room_sends_at_once_and_a_busy_one_gathers() {
+    let quiet = Room::new("quiet", RoomConfig::default());
+    let peer = join_as(&quiet, Recorder::at_once()).await;
+    let greeting = peer.frames();
+    for i in 0..5 {
+        edit(&quiet, i);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    peer.written(greeting + 5).await;
+    assert_eq!(peer.sent_at_once(), 5, "{:?}", peer.writes());
+
+    let busy = Room::new(
+        "busy",
+        RoomConfig::default()
+            .linger(Duration::from_millis(200))
+            .linger_above(100),
+    );
+    let peer = join_as(&busy, Recorder::at_once()).await;
+    let greeting = peer.frames();
+    for i in 0..40 {
+        edit(&busy, i);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    peer.written(greeting + 40).await;
+    // Up to the threshold (10 in a 100 ms window) at once, then none.
+    assert!(peer.sent_at_once() <= 11, "{} at once", peer.sent_at_once());
+    let updates_writes = peer.writes().len() - greeting_writes(&peer, greeting);
+    assert!(updates_writes <= 15, "{:?}", peer.writes());
+}
+
+/// A peer whose channel takes frames at once, declines some and leaves others half
+/// written (so that the writer must finish them) receives exactly what a peer
+/// served by its writer alone receives, in the same order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_sent_at_once_or_queued_arrive_in_order() {
+    let room = Room::new("order", RoomConfig::default().linger_above(0));
+    let plain = Sequencer::new(&[SendNow::NotNow]);
+    let mixed = Sequencer::new(&[
+        SendNow::Sent,
+        SendNow::NotNow,
+        SendNow::Started,
+        SendNow::Sent,
+        SendNow::Sent,
+        SendNow::NotNow,
+        SendNow::Started,
+    ]);
+    for peer in [&plain, &mixed] {
+        tokio::spawn({
+            let room = room.clone();
+            let peer = peer.clone();
+            async move { room.serve(peer).await }
+        });
+    }
+    while room.peer_count() < 2 {
+        tokio::task::yield_now().await;
+    }
+    const EDITS: usize = 300;
+    for i in 0..EDITS {
+        edit(&room, i);
+        if i % 3 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let expected = plain.wait_for(EDITS).await;
+    let got = mixed.wait_for(EDITS).await;
+    assert!(mixed.flushes() > 0, "no half-written frame was finished");
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "frames lost, doubled or out of order");
+}
+
+/// A peer that logs every frame it is given, in order, however it is given: at
+/// once (answering from a cycle of `SendNow`s) or by the writer.
+#[derive(Clone)]
+struct Sequencer {
+    answers: Arc<[SendNow]>,
+    calls: Arc<Mutex<usize>>,
+    log: Arc<Mutex<Vec<Bytes>>>,
+    flushes: Arc<Mutex<usize>>,
+    closed: Arc<Notify>,
+}
+
+impl Sequencer {
+    fn new(answers: &[SendNow]) -> Self {
+        Sequencer {
+            answers: answers.into(),
+            calls: Arc::default(),
+            log: Arc::default(),
+            flushes: Arc::default(),
+            closed: Arc::default(),
+        }
+    }
+
+    fn flushes(&self) -> usize {
+        *self.flushes.lock().unwrap()
+    }
+
+    /// The log once it holds at least `frames` frames and has stopped growing.
+    async fn wait_for(&self, frames: usize) -> Vec<Bytes> {
+        let log = || self.log.lock().unwrap().clone();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while log().len() < frames {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("only {} frames", log().len()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        log()
+    }
+}
+
+impl Channel for Sequencer {
+    fn id(&self) -> &str {
+        "sequencer"
+    }
+
+    async fn send(&self, frame: Bytes) -> Result<()> {
+        self.log.lock().unwrap().push(frame);
+        Ok(())
+    }
+
+    async fn send_batch(&self, frames: Vec<Bytes>) -> Result<()> {
+        if frames.is_empty() {
+            *self.flushes.lock().unwrap() += 1;
+        }
+        self.log.lock().unwrap().extend(frames);
+        Ok(())
+    }
+
+    fn try_send_now(&self, frame: &Bytes) -> SendNow {
+        let mut calls = self.calls.lock().unwrap();
+        let answer = self.answers[*calls % self.answers.len()];
+        *calls += 1;
+        if answer != SendNow::NotNow {
+            self.log.lock().unwrap().push(frame.clone());
+        }
+        answer
+    }
+
+    async fn recv(&self) -> Option<Result<Bytes>> {
+        self.closed.notified().await;
+        None
+    }
+
+    async fn close(&self, _reason: CloseReason) -> Result<()> {
+        self.closed.notify_waiters();
+        Ok(())
+    }
 }

@@ -24,7 +24,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use wiredb::{Channel, CloseReason, Error, Result, lock_unpoisoned};
+use wiredb::{Channel, CloseReason, Error, Result, SendNow, lock_unpoisoned};
 
 use crate::close::{PeerClosed, close_code, truncate_reason};
 use crate::keepalive::{Due, KeepAlive, Liveness};
@@ -280,6 +280,28 @@ where
         }
         let write = std::pin::pin!(self.write_batch(frames));
         bounded(self.write_limit(), self.progress.as_deref(), write).await
+    }
+
+    /// A server's channel writes a frame at once when its socket has nothing waiting
+    /// and no other write (a batch, a ping, the close) is under way; never after the
+    /// close. A client's never does: its frames are masked by tungstenite.
+    fn try_send_now(&self, frame: &Bytes) -> SendNow {
+        let Some(socket) = self.frame_writer.as_deref() else {
+            return SendNow::NotNow;
+        };
+        let Ok(_writer) = self.writer.try_lock() else {
+            return SendNow::NotNow;
+        };
+        // Checked under the writer's lock, as `write_framed` does: the close takes it
+        // after setting the flag.
+        if self.closed.load(Ordering::Acquire) {
+            return SendNow::NotNow;
+        }
+        let sent = socket.try_write_frame(frame);
+        if sent != SendNow::NotNow {
+            self.frames_sent.increment(1);
+        }
+        sent
     }
 
     async fn recv(&self) -> Option<Result<Bytes>> {

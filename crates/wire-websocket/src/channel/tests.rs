@@ -121,6 +121,66 @@ async fn nothing_is_framed_after_the_close() {
     }
 }
 
+/// Frames written at once (`try_send_now`) while the peer reads nothing: the pipe
+/// takes the first whole, then part of one (`Started`), then nothing more at once
+/// (`NotNow`: those go through `send`); a send of no frames writes the rest. Every
+/// frame arrives whole and in order, small (framed on the stack) and large alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_sent_at_once_keep_their_order_when_the_socket_fills() {
+    let (channel, mut peer) = pair(None, 256).await;
+    let frames: Vec<Bytes> = (0..40usize)
+        .map(|i| Bytes::from(vec![i as u8; if i % 5 == 4 { 300 } else { 100 }]))
+        .collect();
+    let mut outcomes = Vec::new();
+    let mut queued = Vec::new();
+    for frame in &frames {
+        let outcome = channel.try_send_now(frame);
+        if outcome == SendNow::NotNow {
+            queued.push(frame.clone());
+        }
+        outcomes.push(outcome);
+    }
+    assert_eq!(outcomes[0], SendNow::Sent, "{outcomes:?}");
+    assert_eq!(outcomes[1], SendNow::Sent, "{outcomes:?}");
+    assert_eq!(outcomes[2], SendNow::Started, "{outcomes:?}");
+    assert!(
+        outcomes[3..].iter().all(|o| *o == SendNow::NotNow),
+        "{outcomes:?}"
+    );
+    let channel = std::sync::Arc::new(channel);
+    let writing = tokio::spawn({
+        let channel = channel.clone();
+        async move {
+            channel.send_batch(Vec::new()).await.unwrap();
+            for frame in queued {
+                channel.send(frame).await.unwrap();
+            }
+        }
+    });
+    for expected in &frames {
+        let message = tokio::time::timeout(Duration::from_secs(10), peer.next())
+            .await
+            .expect("the rest was not written")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&message, &Message::Binary(expected.clone()));
+    }
+    writing.await.unwrap();
+    channel
+        .close(CloseReason::new(CloseKind::Normal, "bye"))
+        .await
+        .unwrap();
+    assert_eq!(
+        channel.try_send_now(&frames[0]),
+        SendNow::NotNow,
+        "nothing at once after the close"
+    );
+    match peer.next().await.unwrap().unwrap() {
+        Message::Close(Some(frame)) => assert_eq!(frame.reason.as_str(), "bye"),
+        other => panic!("expected the close, got {other:?}"),
+    }
+}
+
 const SECOND: Duration = Duration::from_secs(1);
 
 /// The room's writer holding the socket when a ping is due must delay the ping,

@@ -2,8 +2,9 @@
 //!
 //! Fan-out runs inside yrs observers, synchronously, while the transaction that made
 //! the change commits, so it must never wait: each peer has a bounded queue, a frame
-//! is offered with `try_send`, and a peer whose queue is full is disconnected (its
-//! `kick` token is cancelled) instead of being allowed to grow memory.
+//! is offered without waiting (written at once, or queued), and a peer whose queue
+//! is full is disconnected (its `kick` token is cancelled) instead of being allowed
+//! to grow memory.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,11 +17,26 @@ use yrs::Origin;
 
 use super::pace::Pace;
 use super::queue::{PeerQueue, PushError};
+use crate::channel::{Channel, SendNow};
+
+/// A channel's [`Channel::try_send_now`] as a trait object: the peer set holds
+/// peers of any channel type. The peer's own `Arc` of its channel, so no extra
+/// allocation per peer.
+pub(crate) trait SendsNow: Send + Sync {
+    fn try_send_now(&self, frame: &Bytes) -> SendNow;
+}
+
+impl<C: Channel> SendsNow for C {
+    fn try_send_now(&self, frame: &Bytes) -> SendNow {
+        Channel::try_send_now(self, frame)
+    }
+}
 
 /// How a room reaches one peer.
 pub(crate) struct PeerSlot {
     pub(crate) queue: Arc<PeerQueue>,
     pub(crate) kick: CancellationToken,
+    pub(crate) channel: Arc<dyn SendsNow>,
 }
 
 /// The peers of a room, keyed by the origin their transactions carry, and how busy
@@ -67,11 +83,20 @@ impl Peers {
             return;
         };
         self.pace.record(std::time::Instant::now());
+        // A busy room's writers linger to gather frames into one write; a quiet
+        // one's frames go out from here when the peer's socket has room, with no
+        // writer task woken.
+        let at_once = !self.pace.is_busy();
         slots.retain(|origin, slot| {
             if Some(origin) == skip {
                 return true;
             }
-            match slot.queue.try_push(frame.clone()) {
+            let offered = if at_once {
+                slot.queue.offer(frame, &*slot.channel)
+            } else {
+                slot.queue.try_push(frame.clone())
+            };
+            match offered {
                 Ok(()) => true,
                 Err(PushError::Full) => {
                     slot.kick.cancel();

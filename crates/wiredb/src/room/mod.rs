@@ -432,6 +432,7 @@ impl Room {
             PeerSlot {
                 queue: queue.clone(),
                 kick: kick.clone(),
+                channel: channel.clone(),
             },
         );
         tracing::debug!(room = %self.id(), peer = channel.id(), "peer joined");
@@ -627,10 +628,14 @@ async fn write_peer<C: Channel>(
     // whole to `send_batch`, so this stays small unless frames pile up.
     let mut batch = Vec::new();
     loop {
-        if outgoing.pop_batch(&mut batch, max_batch).await == 0 {
+        let Some(popped) = outgoing.pop_batch(&mut batch, max_batch).await else {
             return Ok(());
-        }
-        if batch.len() < max_batch && !batching.linger.is_zero() && batching.pace.is_busy() {
+        };
+        if popped > 0
+            && batch.len() < max_batch
+            && !batching.linger.is_zero()
+            && batching.pace.is_busy()
+        {
             tokio::time::sleep(batching.linger).await;
             let room = max_batch - batch.len();
             outgoing.take_ready(&mut batch, room);
@@ -640,6 +645,7 @@ async fn write_peer<C: Channel>(
             let frame = batch.pop().unwrap_or_default();
             channel.send(frame).await?;
         } else {
+            // Also with no frames: the rest of one sent at once is written then.
             channel.send_batch(std::mem::take(&mut batch)).await?;
         }
         outgoing.written(sent);

@@ -5,10 +5,16 @@
 //! channel: the channel allocates a 32-slot block per peer up front (~1.5 KiB with
 //! its state), which is most of what an idle connection costs; this queue allocates
 //! nothing until a frame arrives and gives its memory back once drained.
+//!
+//! A frame offered while the queue is empty and its writer idle may skip it: the
+//! channel writes it at once if it can ([`PeerQueue::offer`]), and the writer is
+//! woken only to finish a write the socket took part of.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 
+use super::fanout::SendsNow;
+use crate::channel::SendNow;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
@@ -42,6 +48,11 @@ struct State {
     /// a large document), which the budget does not count against the others.
     oversize: usize,
     closed: bool,
+    /// The writer holds a batch it has not finished writing.
+    writing: bool,
+    /// A frame sent at once was only partly written: the writer must drive the
+    /// channel to write the rest, before anything else may be sent at once.
+    flush_due: bool,
 }
 
 /// A multi-producer, single-consumer queue of frames, bounded in frames and in bytes.
@@ -92,6 +103,7 @@ impl PeerQueue {
     /// The writer has written what it had taken: that memory is free.
     pub(crate) fn written(&self, taken: Taken) {
         let mut state = self.state();
+        state.writing = false;
         state.bytes = state.bytes.saturating_sub(taken.bytes);
         if taken.oversize {
             state.oversize = 0;
@@ -105,11 +117,38 @@ impl PeerQueue {
 
     /// Queues `frame` without waiting.
     pub(crate) fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
-        {
-            let mut state = self.state();
-            if state.closed {
-                return Err(PushError::Closed);
+        let state = self.state();
+        if state.closed {
+            return Err(PushError::Closed);
+        }
+        self.push_locked(state, frame)
+    }
+
+    /// Hands `frame` to `channel` at once if nothing is queued or being written
+    /// before it (so order holds), else queues it as [`PeerQueue::try_push`]. Under
+    /// the queue's lock, so no frame can be queued between the check and the write.
+    pub(crate) fn offer(&self, frame: &Bytes, channel: &dyn SendsNow) -> Result<(), PushError> {
+        let mut state = self.state();
+        if state.closed {
+            return Err(PushError::Closed);
+        }
+        if state.frames.is_empty() && !state.writing && !state.flush_due {
+            match channel.try_send_now(frame) {
+                SendNow::Sent => return Ok(()),
+                SendNow::Started => {
+                    state.flush_due = true;
+                    drop(state);
+                    self.ready.notify_one();
+                    return Ok(());
+                }
+                SendNow::NotNow => {}
             }
+        }
+        self.push_locked(state, frame.clone())
+    }
+
+    fn push_locked(&self, mut state: MutexGuard<'_, State>, frame: Bytes) -> Result<(), PushError> {
+        {
             let len = frame.len();
             let refused = if len > self.byte_budget {
                 // One at a time: a second one waits for the first to be written.
@@ -125,13 +164,15 @@ impl PeerQueue {
             }
             state.bytes += len;
             state.frames.push_back(frame);
-            if state.frames.len() > 1 {
+            if state.frames.len() > 1 || state.flush_due {
                 // The writer was told when the queue stopped being empty, and drains
                 // everything before it waits again: no need to tell it twice (each
                 // telling takes the notifier's own lock, per frame and per peer).
+                // A due flush has told it already.
                 return Ok(());
             }
         }
+        drop(state);
         // A stored permit if the writer is not waiting yet: no wake-up is lost.
         self.ready.notify_one();
         Ok(())
@@ -143,17 +184,21 @@ impl PeerQueue {
         self.ready.notify_one();
     }
 
-    /// Waits for frames and moves up to `max` of them into `batch`. Returns how many;
-    /// 0 once the queue is closed and empty.
-    pub(crate) async fn pop_batch(&self, batch: &mut Vec<Bytes>, max: usize) -> usize {
+    /// Waits for frames and moves up to `max` of them into `batch`. Returns how many,
+    /// which is 0 when the writer is only to finish a frame sent at once (a send
+    /// of no frames does that); `None` once the queue is closed and empty. The
+    /// writer calls [`PeerQueue::written`] when it has written them.
+    pub(crate) async fn pop_batch(&self, batch: &mut Vec<Bytes>, max: usize) -> Option<usize> {
         loop {
             {
                 let mut state = self.state();
-                if !state.frames.is_empty() {
-                    return Self::drain_into(&mut state, batch, max.max(1));
+                if !state.frames.is_empty() || state.flush_due {
+                    state.flush_due = false;
+                    state.writing = true;
+                    return Some(Self::drain_into(&mut state, batch, max.max(1)));
                 }
                 if state.closed {
-                    return 0;
+                    return None;
                 }
             }
             self.ready.notified().await;
@@ -186,8 +231,8 @@ mod tests {
             queue.try_push(Bytes::from(vec![i])).unwrap();
         }
         let mut batch = Vec::new();
-        assert_eq!(queue.pop_batch(&mut batch, 3).await, 3);
-        assert_eq!(queue.pop_batch(&mut batch, 3).await, 2);
+        assert_eq!(queue.pop_batch(&mut batch, 3).await, Some(3));
+        assert_eq!(queue.pop_batch(&mut batch, 3).await, Some(2));
         let order: Vec<u8> = batch.iter().map(|f| f[0]).collect();
         assert_eq!(order, vec![0, 1, 2, 3, 4]);
     }
@@ -212,8 +257,8 @@ mod tests {
                 let mut total = 0;
                 loop {
                     match queue.pop_batch(&mut batch, 4).await {
-                        0 => return total,
-                        n => total += n,
+                        None => return total,
+                        Some(n) => total += n,
                     }
                 }
             })
@@ -242,7 +287,7 @@ mod tests {
             Err(PushError::Full)
         );
         let mut batch = Vec::new();
-        assert_eq!(queue.pop_batch(&mut batch, 8).await, 3);
+        assert_eq!(queue.pop_batch(&mut batch, 8).await, Some(3));
         assert_eq!(queue.bytes(), 35, "taken but not yet written still counts");
         assert_eq!(
             queue.try_push(Bytes::from_static(b"x")),
@@ -267,7 +312,7 @@ mod tests {
             queue.try_push(Bytes::new()).unwrap();
         }
         let mut batch = Vec::new();
-        assert_eq!(queue.pop_batch(&mut batch, 1000).await, 100);
+        assert_eq!(queue.pop_batch(&mut batch, 1000).await, Some(100));
         assert_eq!(queue.state().frames.capacity(), 0);
     }
 
@@ -282,7 +327,7 @@ mod tests {
                 let mut batch = Vec::new();
                 loop {
                     // Small batches: the writer often leaves frames behind.
-                    if queue.pop_batch(&mut batch, 3).await == 0 {
+                    if queue.pop_batch(&mut batch, 3).await.is_none() {
                         return batch.iter().map(|f| f[0]).collect::<Vec<u8>>();
                     }
                     tokio::task::yield_now().await;
@@ -301,5 +346,102 @@ mod tests {
             .expect("the writer missed a wake-up")
             .unwrap();
         assert_eq!(order, (0..200u8).collect::<Vec<_>>());
+    }
+    /// A channel whose `try_send_now` answers from a script and records what it took.
+    struct Scripted {
+        answers: Mutex<VecDeque<SendNow>>,
+        taken: Mutex<Vec<Bytes>>,
+    }
+
+    impl Scripted {
+        fn new(answers: &[SendNow]) -> Self {
+            Scripted {
+                answers: Mutex::new(answers.iter().copied().collect()),
+                taken: Mutex::default(),
+            }
+        }
+
+        fn calls_left(&self) -> usize {
+            self.answers.lock().unwrap().len()
+        }
+    }
+
+    impl SendsNow for Scripted {
+        fn try_send_now(&self, frame: &Bytes) -> SendNow {
+            let answer = self
+                .answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("not called");
+            if answer != SendNow::NotNow {
+                self.taken.lock().unwrap().push(frame.clone());
+            }
+            answer
+        }
+    }
+
+    /// A frame goes to the channel at once only while nothing is queued, being
+    /// written, or left half-written before it; a half-written one wakes the writer
+    /// with no frames, to finish it.
+    #[tokio::test]
+    async fn frames_go_out_at_once_only_with_nothing_before_them() {
+        use SendNow::{NotNow, Sent, Started};
+        let queue = PeerQueue::new(64, 1 << 20);
+        let frame = |i: u8| Bytes::from(vec![i]);
+        let channel = Scripted::new(&[Sent, NotNow, Started, Sent]);
+        let mut batch = Vec::new();
+
+        queue.offer(&frame(0), &channel).unwrap();
+        assert_eq!(channel.calls_left(), 3, "an idle peer: at once");
+        // Declined: queued, and then the queue holds a frame, so the next is queued
+        // without asking.
+        queue.offer(&frame(1), &channel).unwrap();
+        queue.offer(&frame(2), &channel).unwrap();
+        assert_eq!(channel.calls_left(), 2);
+        assert_eq!(queue.pop_batch(&mut batch, 8).await, Some(2));
+        // The writer holds them and has not written them: still queued.
+        queue.offer(&frame(3), &channel).unwrap();
+        assert_eq!(
+            channel.calls_left(),
+            2,
+            "asked while the writer was writing"
+        );
+        let taken = queue.measure(&batch);
+        queue.written(taken);
+        assert_eq!(queue.pop_batch(&mut batch, 8).await, Some(1));
+        queue.written(queue.measure(&batch[2..]));
+        // Idle again: at once, but only part of it went out.
+        queue.offer(&frame(4), &channel).unwrap();
+        assert_eq!(channel.calls_left(), 1);
+        queue.offer(&frame(5), &channel).unwrap();
+        assert_eq!(channel.calls_left(), 1, "asked with a write half done");
+        // The writer is woken to finish it: here with the frame behind it too.
+        assert_eq!(queue.pop_batch(&mut batch, 8).await, Some(1));
+        queue.written(queue.measure(&batch[3..]));
+        queue.offer(&frame(6), &channel).unwrap();
+        assert_eq!(channel.calls_left(), 0);
+        let at_once: Vec<u8> = channel.taken.lock().unwrap().iter().map(|f| f[0]).collect();
+        assert_eq!(at_once, [0, 4, 6]);
+        let queued: Vec<u8> = batch.iter().map(|f| f[0]).collect();
+        assert_eq!(queued, [1, 2, 3, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_half_written_frame_alone_wakes_the_writer_with_no_frames() {
+        let queue = std::sync::Arc::new(PeerQueue::new(64, 1 << 20));
+        let channel = Scripted::new(&[SendNow::Started]);
+        queue.offer(&Bytes::from_static(b"x"), &channel).unwrap();
+        let mut batch = Vec::new();
+        let popped = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            queue.pop_batch(&mut batch, 8),
+        )
+        .await
+        .expect("the writer was not woken to finish the write");
+        assert_eq!(popped, Some(0));
+        queue.written(queue.measure(&batch));
+        queue.close();
+        assert_eq!(queue.pop_batch(&mut batch, 8).await, None);
     }
 }
