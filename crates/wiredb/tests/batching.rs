@@ -13,6 +13,22 @@ use tokio::sync::Notify;
 use wiredb::{Channel, CloseReason, Result, Room, RoomConfig, SendNow};
 use yrs::{Text, Transact};
 
+/// A peer's side that never sends: its `recv` ends once the room closes it.
+#[derive(Clone, Default)]
+struct Hangup(Arc<Notify>);
+
+impl Hangup {
+    async fn recv(&self) -> Option<Result<Bytes>> {
+        self.0.notified().await;
+        None
+    }
+
+    fn close(&self) -> Result<()> {
+        self.0.notify_waiters();
+        Ok(())
+    }
+}
+
 /// A peer that records how many frames each write carried, and never sends.
 /// With `at_once`, it takes every frame offered at once (`try_send_now`), and
 /// counts those apart.
@@ -20,7 +36,7 @@ use yrs::{Text, Transact};
 struct Recorder {
     writes: Arc<Mutex<Vec<usize>>>,
     wrote: Arc<Notify>,
-    closed: Arc<Notify>,
+    closed: Hangup,
     at_once: Option<Arc<Mutex<usize>>>,
 }
 
@@ -91,13 +107,11 @@ impl Channel for Recorder {
     }
 
     async fn recv(&self) -> Option<Result<Bytes>> {
-        self.closed.notified().await;
-        None
+        self.closed.recv().await
     }
 
     async fn close(&self, _reason: CloseReason) -> Result<()> {
-        self.closed.notify_waiters();
-        Ok(())
+        self.closed.close()
     }
 }
 
@@ -260,7 +274,7 @@ struct Sequencer {
     calls: Arc<Mutex<usize>>,
     log: Arc<Mutex<Vec<Bytes>>>,
     flushes: Arc<Mutex<usize>>,
-    closed: Arc<Notify>,
+    closed: Hangup,
 }
 
 impl Sequencer {
@@ -270,7 +284,7 @@ impl Sequencer {
             calls: Arc::default(),
             log: Arc::default(),
             flushes: Arc::default(),
-            closed: Arc::default(),
+            closed: Hangup::default(),
         }
     }
 
@@ -322,12 +336,10 @@ impl Channel for Sequencer {
     }
 
     async fn recv(&self) -> Option<Result<Bytes>> {
-        self.closed.notified().await;
-        None
+        self.closed.recv().await
     }
 
     async fn close(&self, _reason: CloseReason) -> Result<()> {
-        self.closed.notify_waiters();
-        Ok(())
+        self.closed.close()
     }
 }
