@@ -126,13 +126,15 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
             return SendNow::NotNow;
         }
         let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
-        let io = Pin::new(&mut state.io);
-        if frame.len() <= SMALL_FRAME {
+        let (header, header_len) = binary_frame_header(frame.len());
+        let len = header_len + frame.len();
+        if len <= SMALL_FRAME {
             // The common case (an edit, an awareness change): framed on the stack, so
             // a quiet connection's buffer stays unallocated.
-            let mut framed = [0u8; SMALL_FRAME + 2];
-            let len = encode_small_frame(&mut framed, frame);
-            return match io.poll_write(&mut socket_cx, &framed[..len]) {
+            let mut framed = [0u8; SMALL_FRAME];
+            framed[..header_len].copy_from_slice(&header[..header_len]);
+            framed[header_len..len].copy_from_slice(frame);
+            return match Pin::new(&mut state.io).poll_write(&mut socket_cx, &framed[..len]) {
                 Poll::Ready(Ok(n)) if n == len => SendNow::Sent,
                 Poll::Ready(Ok(n)) => {
                     state.waiting.extend_from_slice(&framed[n..len]);
@@ -143,18 +145,10 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
             };
         }
         encode_binary_frame(&mut state.waiting, frame);
-        let State { io, waiting } = &mut *state;
-        match Pin::new(io).poll_write(&mut socket_cx, waiting) {
-            Poll::Ready(Ok(n)) if n == waiting.len() => {
-                *waiting = Vec::new();
-                SendNow::Sent
-            }
-            Poll::Ready(Ok(n)) => {
-                waiting.drain(..n);
-                SendNow::Started
-            }
-            // Taken all the same, in order: the writer's drain writes it (or meets the
-            // error).
+        match Self::write_waiting(&mut state, &mut socket_cx) {
+            Poll::Ready(Ok(())) => SendNow::Sent,
+            // Taken all the same, in order: the writer's drain writes the rest (or
+            // meets the error).
             Poll::Ready(Err(_)) | Poll::Pending => SendNow::Started,
         }
     }
@@ -170,13 +164,19 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
         // and the registration would be lost.
         self.shared.writers.register(cx.waker());
         let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
+        Self::write_waiting(state, &mut socket_cx)
+    }
+
+    /// Writes what is waiting as far as the socket takes it, polled with
+    /// `socket_cx`, and gives the buffer back once it is empty.
+    fn write_waiting(state: &mut State<T>, socket_cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let State { io, waiting } = state;
         let mut written = 0;
         let result = loop {
             if written == waiting.len() {
-                break Pin::new(&mut *io).poll_flush(&mut socket_cx);
+                break Pin::new(&mut *io).poll_flush(socket_cx);
             }
-            match Pin::new(&mut *io).poll_write(&mut socket_cx, &waiting[written..]) {
+            match Pin::new(&mut *io).poll_write(socket_cx, &waiting[written..]) {
                 Poll::Ready(Ok(0)) => break Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => written += n,
                 Poll::Ready(Err(error)) => break Poll::Ready(Err(error)),
@@ -207,37 +207,39 @@ impl<T: AsyncWrite + Unpin + Send> FrameWriter for SharedSocket<T> {
     }
 }
 
-/// The first byte of a final binary frame.
-const FIN_BINARY: u8 = 0x82;
+/// Frames of at most this many bytes, header included, are framed on the stack by
+/// [`SharedSocket::try_write_frame`].
+const SMALL_FRAME: usize = 256;
 
-/// Payloads framed on the stack by [`SharedSocket::try_write_frame`]: those with a
-/// one-byte length.
-const SMALL_FRAME: usize = 125;
-
-/// [`encode_binary_frame`] of a payload of at most [`SMALL_FRAME`] bytes into
-/// `out`; returns the frame's length.
-fn encode_small_frame(out: &mut [u8; SMALL_FRAME + 2], payload: &[u8]) -> usize {
-    let len = payload.len().min(SMALL_FRAME);
-    out[0] = FIN_BINARY;
-    out[1] = len as u8;
-    out[2..2 + len].copy_from_slice(&payload[..len]);
-    2 + len
+/// The header of a final, unmasked binary frame of `len` bytes (RFC 6455 §5.2): its
+/// bytes, and how many of them are used.
+fn binary_frame_header(len: usize) -> ([u8; 10], usize) {
+    const FIN_BINARY: u8 = 0x82;
+    let mut header = [0u8; 10];
+    header[0] = FIN_BINARY;
+    let used = match len {
+        0..=125 => {
+            header[1] = len as u8;
+            2
+        }
+        126..=0xFFFF => {
+            header[1] = 126;
+            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        }
+        _ => {
+            header[1] = 127;
+            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
+    };
+    (header, used)
 }
 
-/// An unmasked binary frame, final, of `payload` (RFC 6455 §5.2).
+/// An unmasked binary frame, final, of `payload`.
 fn encode_binary_frame(out: &mut Vec<u8>, payload: &[u8]) {
-    out.push(FIN_BINARY);
-    match payload.len() {
-        len @ 0..=125 => out.push(len as u8),
-        len @ 126..=0xFFFF => {
-            out.push(126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
+    let (header, used) = binary_frame_header(payload.len());
+    out.extend_from_slice(&header[..used]);
     out.extend_from_slice(payload);
 }
 

@@ -628,10 +628,11 @@ async fn write_peer<C: Channel>(
     // whole to `send_batch`, so this stays small unless frames pile up.
     let mut batch = Vec::new();
     loop {
-        let Some(popped) = outgoing.pop_batch(&mut batch, max_batch).await else {
+        if outgoing.pop_batch(&mut batch, max_batch).await.is_none() {
             return Ok(());
-        };
-        if popped > 0
+        }
+        // An empty batch only finishes a frame sent at once: nothing to linger for.
+        if !batch.is_empty()
             && batch.len() < max_batch
             && !batching.linger.is_zero()
             && batching.pace.is_busy()

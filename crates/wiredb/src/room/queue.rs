@@ -148,29 +148,27 @@ impl PeerQueue {
     }
 
     fn push_locked(&self, mut state: MutexGuard<'_, State>, frame: Bytes) -> Result<(), PushError> {
-        {
-            let len = frame.len();
-            let refused = if len > self.byte_budget {
-                // One at a time: a second one waits for the first to be written.
-                state.oversize > 0
-            } else {
-                state.bytes - state.oversize + len > self.byte_budget
-            };
-            if state.frames.len() >= self.capacity || refused {
-                return Err(PushError::Full);
-            }
-            if len > self.byte_budget {
-                state.oversize = len;
-            }
-            state.bytes += len;
-            state.frames.push_back(frame);
-            if state.frames.len() > 1 || state.flush_due {
-                // The writer was told when the queue stopped being empty, and drains
-                // everything before it waits again: no need to tell it twice (each
-                // telling takes the notifier's own lock, per frame and per peer).
-                // A due flush has told it already.
-                return Ok(());
-            }
+        let len = frame.len();
+        let refused = if len > self.byte_budget {
+            // One at a time: a second one waits for the first to be written.
+            state.oversize > 0
+        } else {
+            state.bytes - state.oversize + len > self.byte_budget
+        };
+        if state.frames.len() >= self.capacity || refused {
+            return Err(PushError::Full);
+        }
+        if len > self.byte_budget {
+            state.oversize = len;
+        }
+        state.bytes += len;
+        state.frames.push_back(frame);
+        if state.frames.len() > 1 || state.flush_due {
+            // The writer was told when the queue stopped being empty, and drains
+            // everything before it waits again: no need to tell it twice (each
+            // telling takes the notifier's own lock, per frame and per peer).
+            // A due flush has told it already.
+            return Ok(());
         }
         drop(state);
         // A stored permit if the writer is not waiting yet: no wake-up is lost.
@@ -347,6 +345,7 @@ mod tests {
             .unwrap();
         assert_eq!(order, (0..200u8).collect::<Vec<_>>());
     }
+
     /// A channel whose `try_send_now` answers from a script and records what it took.
     struct Scripted {
         answers: Mutex<VecDeque<SendNow>>,
