@@ -132,6 +132,14 @@ async fn join_as(room: &Room, recorder: Recorder) -> Recorder {
     recorder
 }
 
+/// `count` edits, `pause` apart.
+async fn edit_every(room: &Room, count: usize, pause: Duration) {
+    for i in 0..count {
+        edit(room, i);
+        tokio::time::sleep(pause).await;
+    }
+}
+
 fn edit(room: &Room, i: usize) {
     text(room.doc()).push(&mut room.doc().transact_mut(), &i.to_string());
 }
@@ -147,11 +155,8 @@ async fn a_busy_room_gathers_a_burst_into_few_writes() {
     );
     let peer = join(&room).await;
     let greeting = peer.frames();
-    for i in 0..40 {
-        edit(&room, i);
-        // Time for the writer to write each one, were it not lingering.
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    // 2 ms apart: time for the writer to write each one, were it not lingering.
+    edit_every(&room, 40, Duration::from_millis(2)).await;
     peer.written(greeting + 40).await;
     // The first 10 or so go out one by one; the 30 after them in a write or two
     // (the burst lasts about 80 ms, the linger 200). Without lingering: 40 writes.
@@ -200,10 +205,7 @@ async fn a_quiet_room_sends_at_once_and_a_busy_one_gathers() {
     let quiet = Room::new("quiet", RoomConfig::default());
     let peer = join_as(&quiet, Recorder::at_once()).await;
     let greeting = peer.frames();
-    for i in 0..5 {
-        edit(&quiet, i);
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
+    edit_every(&quiet, 5, Duration::from_millis(30)).await;
     peer.written(greeting + 5).await;
     assert_eq!(peer.sent_at_once(), 5, "{:?}", peer.writes());
 
@@ -215,10 +217,7 @@ async fn a_quiet_room_sends_at_once_and_a_busy_one_gathers() {
     );
     let peer = join_as(&busy, Recorder::at_once()).await;
     let greeting = peer.frames();
-    for i in 0..40 {
-        edit(&busy, i);
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    edit_every(&busy, 40, Duration::from_millis(2)).await;
     peer.written(greeting + 40).await;
     // Up to the threshold (10 in a 100 ms window) at once, then none.
     assert!(peer.sent_at_once() <= 11, "{} at once", peer.sent_at_once());
