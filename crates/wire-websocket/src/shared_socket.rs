@@ -110,46 +110,80 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
     /// whatever is waiting; [`SharedSocket::poll_drain`] then writes them.
     pub(crate) fn write_frames(&self, frames: &[bytes::Bytes]) {
         let mut state = self.state();
-        let size: usize = frames.iter().map(|f| f.len() + 10).sum();
+        let size: usize = frames.iter().map(|frame| framed_len(frame.len())).sum();
         state.waiting.reserve(size);
         for frame in frames {
             encode_binary_frame(&mut state.waiting, frame);
         }
     }
 
-    /// Frames `frame` and writes it at once, if nothing is waiting before it (else
-    /// [`SendNow::NotNow`]). No task waits: if the socket takes only part, the rest
-    /// waits for [`SharedSocket::poll_drain`] ([`SendNow::Started`]).
-    pub(crate) fn try_write_frame(&self, frame: &[u8]) -> SendNow {
+    /// Frames `frames` and writes them at once, in one write, if nothing is waiting
+    /// before them (else [`SendNow::NotNow`]). No task waits: if the socket takes
+    /// only part, the rest waits for [`SharedSocket::poll_drain`]
+    /// ([`SendNow::Started`]).
+    pub(crate) fn try_write_frames(&self, frames: &[bytes::Bytes]) -> SendNow {
         let mut state = self.state();
         if !state.waiting.is_empty() {
             return SendNow::NotNow;
         }
-        let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
-        let (header, header_len) = binary_frame_header(frame.len());
-        let len = header_len + frame.len();
-        if len <= SMALL_FRAME {
-            // The common case (an edit, an awareness change): framed on the stack, so
-            // a quiet connection's buffer stays unallocated.
-            let mut framed = [0u8; SMALL_FRAME];
-            framed[..header_len].copy_from_slice(&header[..header_len]);
-            framed[header_len..len].copy_from_slice(frame);
-            return match Pin::new(&mut state.io).poll_write(&mut socket_cx, &framed[..len]) {
-                Poll::Ready(Ok(n)) if n == len => SendNow::Sent,
-                Poll::Ready(Ok(n)) => {
-                    state.waiting.extend_from_slice(&framed[n..len]);
-                    SendNow::Started
-                }
-                // Nothing written: the writer sends it, and meets the error then.
-                Poll::Ready(Err(_)) | Poll::Pending => SendNow::NotNow,
-            };
+        let len: usize = frames.iter().map(|frame| framed_len(frame.len())).sum();
+        // The common cases (an edit, an awareness change; a busy room's tick of a few
+        // of them) are framed on the stack, so a connection's buffer stays
+        // unallocated. Two sizes: zeroing the larger costs more than one small write.
+        if len <= SMALL_WRITE {
+            return Self::write_on_stack::<SMALL_WRITE>(
+                &mut state,
+                &self.shared.wake_writers,
+                frames,
+                len,
+            );
         }
-        encode_binary_frame(&mut state.waiting, frame);
+        if len <= STACK_WRITE {
+            return Self::write_on_stack::<STACK_WRITE>(
+                &mut state,
+                &self.shared.wake_writers,
+                frames,
+                len,
+            );
+        }
+        state.waiting.reserve(len);
+        for frame in frames {
+            encode_binary_frame(&mut state.waiting, frame);
+        }
+        let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
         match Self::write_waiting(&mut state, &mut socket_cx) {
             Poll::Ready(Ok(())) => SendNow::Sent,
             // Taken all the same, in order: the writer's drain writes the rest (or
             // meets the error).
             Poll::Ready(Err(_)) | Poll::Pending => SendNow::Started,
+        }
+    }
+
+    /// [`SharedSocket::try_write_frames`] for frames of `len` bytes framed, at most `N`.
+    fn write_on_stack<const N: usize>(
+        state: &mut State<T>,
+        wake_writers: &Waker,
+        frames: &[bytes::Bytes],
+        len: usize,
+    ) -> SendNow {
+        let mut framed = [0u8; N];
+        let mut at = 0;
+        for frame in frames {
+            let (header, header_len) = binary_frame_header(frame.len());
+            framed[at..at + header_len].copy_from_slice(&header[..header_len]);
+            at += header_len;
+            framed[at..at + frame.len()].copy_from_slice(frame);
+            at += frame.len();
+        }
+        let mut socket_cx = Context::from_waker(wake_writers);
+        match Pin::new(&mut state.io).poll_write(&mut socket_cx, &framed[..len]) {
+            Poll::Ready(Ok(n)) if n == len => SendNow::Sent,
+            Poll::Ready(Ok(n)) => {
+                state.waiting.extend_from_slice(&framed[n..len]);
+                SendNow::Started
+            }
+            // Nothing written: the writer sends them, and meets the error then.
+            Poll::Ready(Err(_)) | Poll::Pending => SendNow::NotNow,
         }
     }
 
@@ -198,8 +232,8 @@ impl<T: AsyncWrite + Unpin + Send> FrameWriter for SharedSocket<T> {
         SharedSocket::write_frames(self, frames);
     }
 
-    fn try_write_frame(&self, frame: &bytes::Bytes) -> SendNow {
-        SharedSocket::try_write_frame(self, frame)
+    fn try_write_frames(&self, frames: &[bytes::Bytes]) -> SendNow {
+        SharedSocket::try_write_frames(self, frames)
     }
 
     fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -207,9 +241,16 @@ impl<T: AsyncWrite + Unpin + Send> FrameWriter for SharedSocket<T> {
     }
 }
 
-/// Frames of at most this many bytes, header included, are framed on the stack by
-/// [`SharedSocket::try_write_frame`].
-const SMALL_FRAME: usize = 256;
+/// Writes of at most this many bytes, headers included, are framed on the stack by
+/// [`SharedSocket::try_write_frames`] (one edit)...
+const SMALL_WRITE: usize = 256;
+/// ... and of at most this many, in a larger buffer (a busy room's tick).
+const STACK_WRITE: usize = 2048;
+
+/// The bytes of a frame of `len` bytes of payload, header included.
+fn framed_len(len: usize) -> usize {
+    binary_frame_header(len).1 + len
+}
 
 /// The header of a final, unmasked binary frame of `len` bytes (RFC 6455 §5.2): its
 /// bytes, and how many of them are used.

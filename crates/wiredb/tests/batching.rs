@@ -1,5 +1,5 @@
-//! How a room's writers gather frames into writes: a busy room lingers, so that a
-//! burst goes out in few writes; a quiet room writes each frame at once.
+//! How a room gathers frames into writes: a busy room lingers, so that a burst goes
+//! out in few writes; a quiet room writes each frame at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -97,12 +97,12 @@ impl Channel for Recorder {
         Ok(())
     }
 
-    fn try_send_now(&self, _frame: &Bytes) -> SendNow {
+    fn try_send_now(&self, frames: &[Bytes]) -> SendNow {
         let Some(at_once) = &self.at_once else {
             return SendNow::NotNow;
         };
-        *at_once.lock().unwrap() += 1;
-        self.record(1);
+        *at_once.lock().unwrap() += frames.len();
+        self.record(frames.len());
         SendNow::Sent
     }
 
@@ -199,7 +199,7 @@ fn greeting_writes(peer: &Recorder, frames: usize) -> usize {
 }
 
 /// A channel that can write at once gets a quiet room's frames from the fan-out
-/// itself; a busy room's go through the lingering writer, gathered.
+/// itself, and a busy room's from the room's flush, gathered: none from a writer.
 #[tokio::test]
 async fn a_quiet_room_sends_at_once_and_a_busy_one_gathers() {
     let quiet = Room::new("quiet", RoomConfig::default());
@@ -219,18 +219,39 @@ async fn a_quiet_room_sends_at_once_and_a_busy_one_gathers() {
     let greeting = peer.frames();
     edit_every(&busy, 40, Duration::from_millis(2)).await;
     peer.written(greeting + 40).await;
-    // Up to the threshold (10 in a 100 ms window) at once, then none.
-    assert!(peer.sent_at_once() <= 11, "{} at once", peer.sent_at_once());
+    // Up to the threshold (10 in a 100 ms window) one by one from the fan-out, then
+    // gathered by the flush: every one at once, in few writes.
+    assert_eq!(peer.sent_at_once(), 40, "{:?}", peer.writes());
     let updates_writes = peer.writes().len() - greeting_writes(&peer, greeting);
     assert!(updates_writes <= 15, "{:?}", peer.writes());
 }
 
 /// A peer whose channel takes frames at once, declines some and leaves others half
 /// written (so that the writer must finish them) receives exactly what a peer
-/// served by its writer alone receives, in the same order.
+/// served by its writer alone receives, in the same order: in a quiet room (from
+/// the fan-out) ...
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_sent_at_once_or_queued_arrive_in_order() {
-    let room = Room::new("order", RoomConfig::default().linger_above(0));
+    let largest = arrive_in_order(RoomConfig::default().linger_above(0)).await;
+    assert_eq!(largest, 1, "a quiet room offers one frame at a time");
+}
+
+/// ... and in a busy one (from the room's flush, and the fan-out while the rate
+/// is under the threshold).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_flushed_at_once_or_queued_arrive_in_order() {
+    let largest = arrive_in_order(
+        RoomConfig::default()
+            .linger_above(100)
+            .linger(Duration::from_micros(200)),
+    )
+    .await;
+    assert!(largest > 1, "the flush offered no gathered frames");
+}
+
+/// Runs the comparison; returns the most frames offered at once in one call.
+async fn arrive_in_order(config: RoomConfig) -> usize {
+    let room = Room::new("order", config);
     let plain = Sequencer::new(&[SendNow::NotNow]);
     let mixed = Sequencer::new(&[
         SendNow::Sent,
@@ -257,12 +278,17 @@ async fn frames_sent_at_once_or_queued_arrive_in_order() {
         if i % 3 == 0 {
             tokio::task::yield_now().await;
         }
+        if i % 20 == 0 {
+            // Pauses longer than the linger, so that flushes and gathering alternate.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
     let expected = plain.wait_for(EDITS).await;
     let got = mixed.wait_for(EDITS).await;
     assert!(mixed.flushes() > 0, "no half-written frame was finished");
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "frames lost, doubled or out of order");
+    mixed.largest_offer()
 }
 
 /// A peer that logs every frame it is given, in order, however it is given: at
@@ -271,6 +297,7 @@ async fn frames_sent_at_once_or_queued_arrive_in_order() {
 struct Sequencer {
     answers: Arc<[SendNow]>,
     calls: Arc<Mutex<usize>>,
+    largest_offer: Arc<Mutex<usize>>,
     log: Arc<Mutex<Vec<Bytes>>>,
     flushes: Arc<Mutex<usize>>,
     closed: Hangup,
@@ -281,6 +308,7 @@ impl Sequencer {
         Sequencer {
             answers: answers.into(),
             calls: Arc::default(),
+            largest_offer: Arc::default(),
             log: Arc::default(),
             flushes: Arc::default(),
             closed: Hangup::default(),
@@ -289,6 +317,10 @@ impl Sequencer {
 
     fn flushes(&self) -> usize {
         *self.flushes.lock().unwrap()
+    }
+
+    fn largest_offer(&self) -> usize {
+        *self.largest_offer.lock().unwrap()
     }
 
     /// The log once it holds at least `frames` frames and has stopped growing.
@@ -324,12 +356,14 @@ impl Channel for Sequencer {
         Ok(())
     }
 
-    fn try_send_now(&self, frame: &Bytes) -> SendNow {
+    fn try_send_now(&self, frames: &[Bytes]) -> SendNow {
         let mut calls = self.calls.lock().unwrap();
         let answer = self.answers[*calls % self.answers.len()];
         *calls += 1;
+        let mut largest = self.largest_offer.lock().unwrap();
+        *largest = (*largest).max(frames.len());
         if answer != SendNow::NotNow {
-            self.log.lock().unwrap().push(frame.clone());
+            self.log.lock().unwrap().extend_from_slice(frames);
         }
         answer
     }

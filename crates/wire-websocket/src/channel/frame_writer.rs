@@ -13,9 +13,10 @@ pub(crate) trait FrameWriter: Send + Sync {
     /// Frames each of `frames` as a final, unmasked binary frame and takes them all,
     /// whole and in order, before any later write to the socket.
     fn write_frames(&self, frames: &[Bytes]);
-    /// Frames `frame` and writes it now if nothing is waiting before it, without
-    /// waiting: what the socket does not take waits for [`FrameWriter::poll_drain`].
-    fn try_write_frame(&self, frame: &Bytes) -> SendNow;
+    /// Frames `frames` and writes them now, in one write, if nothing is waiting
+    /// before them, without waiting: what the socket does not take waits for
+    /// [`FrameWriter::poll_drain`].
+    fn try_write_frames(&self, frames: &[Bytes]) -> SendNow;
     /// Ready once everything taken so far has reached the socket.
     fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }

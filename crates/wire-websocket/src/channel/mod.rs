@@ -282,10 +282,11 @@ where
         bounded(self.write_limit(), self.progress.as_deref(), write).await
     }
 
-    /// A server's channel writes a frame at once when its socket has nothing waiting
-    /// and no other write (a batch, a ping, the close) is under way; never after the
-    /// close. A client's never does: its frames are masked by tungstenite.
-    fn try_send_now(&self, frame: &Bytes) -> SendNow {
+    /// A server's channel writes frames at once, in one write, when its socket has
+    /// nothing waiting and no other write (a batch, a ping, the close) is under way;
+    /// never after the close. A client's never does: its frames are masked by
+    /// tungstenite.
+    fn try_send_now(&self, frames: &[Bytes]) -> SendNow {
         let Some(socket) = self.frame_writer.as_deref() else {
             return SendNow::NotNow;
         };
@@ -297,9 +298,9 @@ where
         if self.closed.load(Ordering::Acquire) {
             return SendNow::NotNow;
         }
-        let sent = socket.try_write_frame(frame);
+        let sent = socket.try_write_frames(frames);
         if sent != SendNow::NotNow {
-            self.frames_sent.increment(1);
+            self.frames_sent.increment(frames.len() as u64);
         }
         sent
     }

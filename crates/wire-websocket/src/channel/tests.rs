@@ -121,10 +121,11 @@ async fn nothing_is_framed_after_the_close() {
     }
 }
 
-/// Frames written at once (`try_send_now`) while the peer reads nothing: the pipe
-/// takes the first whole, then part of one (`Started`), then nothing more at once
-/// (`NotNow`: those go through `send`); a send of no frames writes the rest. Every
-/// frame arrives whole and in order, small (framed on the stack) and large alike.
+/// Frames written at once (`try_send_now`, one or a few at a time) while the peer
+/// reads nothing: the pipe takes the first whole, then part of the next group
+/// (`Started`), then nothing more at once (`NotNow`: those go through
+/// `send_batch`); a send of no frames writes the rest. Every frame arrives whole
+/// and in order, small (framed on the stack) and large alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_sent_at_once_keep_their_order_when_the_socket_fills() {
     let (channel, mut peer) = pair(None, 256).await;
@@ -133,18 +134,23 @@ async fn frames_sent_at_once_keep_their_order_when_the_socket_fills() {
         .collect();
     let mut outcomes = Vec::new();
     let mut queued = Vec::new();
-    for frame in &frames {
-        let outcome = channel.try_send_now(frame);
+    let mut rest = &frames[..];
+    for size in [1, 3, 2].into_iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (group, after) = rest.split_at(size.min(rest.len()));
+        rest = after;
+        let outcome = channel.try_send_now(group);
         if outcome == SendNow::NotNow {
-            queued.push(frame.clone());
+            queued.push(group.to_vec());
         }
         outcomes.push(outcome);
     }
     assert_eq!(outcomes[0], SendNow::Sent, "{outcomes:?}");
-    assert_eq!(outcomes[1], SendNow::Sent, "{outcomes:?}");
-    assert_eq!(outcomes[2], SendNow::Started, "{outcomes:?}");
+    assert_eq!(outcomes[1], SendNow::Started, "{outcomes:?}");
     assert!(
-        outcomes[3..].iter().all(|o| *o == SendNow::NotNow),
+        outcomes[2..].iter().all(|o| *o == SendNow::NotNow),
         "{outcomes:?}"
     );
     let channel = std::sync::Arc::new(channel);
@@ -152,32 +158,53 @@ async fn frames_sent_at_once_keep_their_order_when_the_socket_fills() {
         let channel = channel.clone();
         async move {
             channel.send_batch(Vec::new()).await.unwrap();
-            for frame in queued {
-                channel.send(frame).await.unwrap();
+            for group in queued {
+                channel.send_batch(group).await.unwrap();
             }
         }
     });
-    for expected in &frames {
-        let message = tokio::time::timeout(Duration::from_secs(10), peer.next())
-            .await
-            .expect("the rest was not written")
-            .unwrap()
-            .unwrap();
-        assert_eq!(&message, &Message::Binary(expected.clone()));
-    }
+    assert_received(&mut peer, &frames).await;
     writing.await.unwrap();
     channel
         .close(CloseReason::new(CloseKind::Normal, "bye"))
         .await
         .unwrap();
     assert_eq!(
-        channel.try_send_now(&frames[0]),
+        channel.try_send_now(&frames[..1]),
         SendNow::NotNow,
         "nothing at once after the close"
     );
     match peer.next().await.unwrap().unwrap() {
         Message::Close(Some(frame)) => assert_eq!(frame.reason.as_str(), "bye"),
         other => panic!("expected the close, got {other:?}"),
+    }
+}
+
+/// A socket with room takes a group of frames at once whatever its size: one edit,
+/// a busy room's tick framed on the stack, and one too large for the stack.
+#[tokio::test]
+async fn groups_of_frames_sent_at_once_arrive_whole_and_in_order() {
+    let (channel, mut peer) = pair(None, 64 * 1024).await;
+    let frame = |i: usize, len: usize| Bytes::from(vec![i as u8; len]);
+    let one = vec![frame(0, 40)];
+    let tick: Vec<Bytes> = (1..6).map(|i| frame(i, 100)).collect();
+    let large: Vec<Bytes> = (6..16).map(|i| frame(i, 300)).collect();
+    for group in [&one, &tick, &large] {
+        assert_eq!(channel.try_send_now(group), SendNow::Sent);
+    }
+    let all: Vec<Bytes> = [one, tick, large].concat();
+    assert_received(&mut peer, &all).await;
+}
+
+/// Reads `frames` from `peer`, each one whole and in order.
+async fn assert_received(peer: &mut WebSocketStream<DuplexStream>, frames: &[Bytes]) {
+    for expected in frames {
+        let message = tokio::time::timeout(Duration::from_secs(10), peer.next())
+            .await
+            .expect("the rest was not written")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&message, &Message::Binary(expected.clone()));
     }
 }
 

@@ -89,17 +89,17 @@ impl CloseReason {
     }
 }
 
-/// What [`Channel::try_send_now`] did with a frame.
+/// What [`Channel::try_send_now`] did with the frames it was offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendNow {
     /// Written whole: nothing more to do.
     Sent,
-    /// Taken, in order, but not all of it is written yet: the next
+    /// Taken, in order, but not all of them are written yet: the next
     /// [`Channel::send_batch`] (with no frames, if there are none to send) writes
     /// the rest.
     Started,
     /// Not taken (the socket is busy, or the transport cannot write without
-    /// waiting): send it with [`Channel::send`] or [`Channel::send_batch`].
+    /// waiting): send them with [`Channel::send_batch`].
     NotNow,
 }
 
@@ -127,21 +127,22 @@ pub trait Channel: Send + Sync + 'static {
         }
     }
 
-    /// Writes `frame` at once if the transport can without waiting, and says whether
-    /// it did. A room calls it from its fan-out for a peer that has nothing queued,
-    /// in a room that is not busy: the frame then goes out in the fan-out's own
-    /// call, without a writer task woken per peer and update (in a room of 50 peers
-    /// at 50 updates a second, that wake-up is a third of the server's user-space
-    /// CPU; docs/performance.md).
+    /// Writes `frames` at once, in order, if the transport can without waiting, and
+    /// says whether it did. A room calls it from its fan-out for a peer that has
+    /// nothing queued, in a room that is not busy (one frame), and from its flush of
+    /// a busy room, with the frames that gathered for the peer while the room
+    /// lingered. Either way the frames go out without a writer task woken per peer
+    /// and write (in a room of 50 peers at 50 updates a second, that wake-up was a
+    /// third of the server's user-space CPU; docs/performance.md).
     ///
-    /// Must never wait, and must keep the order of frames: a frame it takes goes
-    /// out before anything sent later. [`SendNow::Started`] means it took the frame
-    /// but the socket took only part of it; the rest goes out with the next
-    /// [`Channel::send_batch`], which the caller then makes, if need be with no
-    /// frames. The default declines ([`SendNow::NotNow`]): the frame is queued and
-    /// sent by [`Channel::send`] as before.
-    fn try_send_now(&self, frame: &Bytes) -> SendNow {
-        let _ = frame;
+    /// Must never wait, and must keep the order of frames: the frames it takes go
+    /// out before anything sent later. It takes all of `frames` or none of them.
+    /// [`SendNow::Started`] means it took them but the socket took only part; the
+    /// rest goes out with the next [`Channel::send_batch`], which the caller then
+    /// makes, if need be with no frames. The default declines ([`SendNow::NotNow`]):
+    /// the frames are queued and sent by [`Channel::send_batch`] as before.
+    fn try_send_now(&self, frames: &[Bytes]) -> SendNow {
+        let _ = frames;
         SendNow::NotNow
     }
 

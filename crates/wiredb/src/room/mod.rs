@@ -3,8 +3,11 @@
 //! Data path of one update: a peer's frame is decoded by its [`Connection`], applied to
 //! the doc in a transaction tagged with the peer's origin; the doc's update observer
 //! encodes the update once as a frame and the peer set (`fanout`) offers it to every other peer's
-//! bounded queue; each peer's writer drains its queue onto its channel, batching what
-//! has piled up. Awareness takes the same path through an awareness observer.
+//! bounded queue. In a quiet room the frame goes out from there when the peer's
+//! socket has room; in a busy one it waits a moment (`RoomConfig::linger`) and the
+//! room's flush task writes what gathered for each peer at once. Each peer's writer
+//! task drains what neither could write, batching what has piled up. Awareness takes
+//! the same path through an awareness observer.
 
 mod fanout;
 mod pace;
@@ -13,6 +16,7 @@ mod write_ahead;
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -49,14 +53,15 @@ pub struct RoomConfig {
     pub max_frame_size: usize,
     /// Frames written to a channel at once when several are queued (default 64).
     pub max_batch: usize,
-    /// In a busy room (see [`RoomConfig::linger_above`]), how long a peer's writer
-    /// waits after its first frame before it writes, so that the frames arriving
-    /// meanwhile go out in the same write (default 1 ms; zero writes at once). A
-    /// write costs the kernel about as much for one small frame as for ten: in a
-    /// room of 200 peers and 10 writers this halves the writes (docs/performance.md).
+    /// In a busy room (see [`RoomConfig::linger_above`]), how long the frames for a
+    /// peer wait after the first of them before they are written, so that the
+    /// frames arriving meanwhile go out in the same write (default 1 ms; zero writes
+    /// at once). A write costs the kernel about as much for one small frame as for
+    /// ten: in a room of 200 peers and 10 writers this halves the writes
+    /// (docs/performance.md). One flush task per room writes them all.
     pub linger: Duration,
     /// Updates and awareness changes relayed per second above which a room is busy
-    /// and its writers linger (default 100, measured over 100 ms windows; 0 never).
+    /// and its frames linger (default 100, measured over 100 ms windows; 0 never).
     /// Below it every frame is written as soon as it is relayed: a quiet room pays
     /// no delay.
     pub linger_above: u32,
@@ -159,6 +164,8 @@ struct RoomInner {
     config: RoomConfig,
     cancel: CancellationToken,
     tasks: TaskTracker,
+    /// The busy room's flush task is running (started with the first peer).
+    flushing: AtomicBool,
     /// One token per peer being served, closing handshake included: a room is closed
     /// (and its hooks flush) only once every peer's last frames are applied.
     serving: TaskTracker,
@@ -285,6 +292,7 @@ impl Room {
                 config,
                 cancel,
                 tasks: TaskTracker::new(),
+                flushing: AtomicBool::new(false),
                 serving: TaskTracker::new(),
             }),
         }
@@ -441,15 +449,12 @@ impl Room {
         // select polls every branch whenever any of them is woken, so each frame sent
         // would also re-poll the idle reader down to the socket. Fan-out wakes writers
         // far more often than peers send.
-        let batching = Batching {
-            max: self.inner.config.max_batch.max(1),
-            linger: self.inner.config.linger,
-            pace: self.inner.peers.pace(),
-        };
+        self.start_flushing();
+        let max_batch = self.max_batch();
         let mut writer = tokio::spawn({
             let channel = channel.clone();
             let queue = queue.clone();
-            async move { write_peer(&*channel, &queue, &batching).await }
+            async move { write_peer(&*channel, &queue, max_batch).await }
         });
         // If this future is dropped before the end (a caller's timeout or select), the
         // guard still takes the peer out of the fan-out and stops its writer.
@@ -522,6 +527,36 @@ impl Room {
             }
         }
         result
+    }
+
+    fn max_batch(&self) -> usize {
+        self.inner.config.max_batch.max(1)
+    }
+
+    /// Starts the task that writes a busy room's lingering frames (see
+    /// [`RoomConfig::linger`]), once per room, with its first peer: a room no peer
+    /// ever joins costs no task.
+    fn start_flushing(&self) {
+        if self.inner.flushing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let peers = self.inner.peers.clone();
+        let linger = self.inner.config.linger;
+        let max_batch = self.max_batch();
+        let closing = self.inner.cancel.clone();
+        self.inner.tasks.spawn(async move {
+            let mut scratch = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = closing.cancelled() => return,
+                    _ = peers.flush_wanted() => {}
+                }
+                if !linger.is_zero() {
+                    tokio::time::sleep(linger).await;
+                }
+                peers.flush_deferred(&mut scratch, max_batch);
+            }
+        });
     }
 
     /// Reads the peer's frames and applies them until it closes. Replies go to
@@ -607,39 +642,16 @@ fn track_awareness(ids: &mut HashSet<ClientID>, event: &Event) {
     }
 }
 
-/// How a peer's writer gathers frames into one write.
-struct Batching {
-    max: usize,
-    linger: Duration,
-    pace: Arc<pace::Pace>,
-}
-
 /// Drains a peer's queue onto its channel. Whatever has piled up while the previous
 /// write was in flight goes out as one batch, so a busy room costs one flush per
-/// batch rather than per frame; in a busy room the writer also lingers after the
-/// first frame, for the frames right behind it.
-async fn write_peer<C: Channel>(
-    channel: &C,
-    outgoing: &PeerQueue,
-    batching: &Batching,
-) -> Result<()> {
-    let max_batch = batching.max;
+/// batch rather than per frame.
+async fn write_peer<C: Channel>(channel: &C, outgoing: &PeerQueue, max_batch: usize) -> Result<()> {
     // Not `with_capacity(max_batch)`: 2 KiB per idle peer. A batch is handed over
     // whole to `send_batch`, so this stays small unless frames pile up.
     let mut batch = Vec::new();
     loop {
         if outgoing.pop_batch(&mut batch, max_batch).await.is_none() {
             return Ok(());
-        }
-        // An empty batch only finishes a frame sent at once: nothing to linger for.
-        if !batch.is_empty()
-            && batch.len() < max_batch
-            && !batching.linger.is_zero()
-            && batching.pace.is_busy()
-        {
-            tokio::time::sleep(batching.linger).await;
-            let room = max_batch - batch.len();
-            outgoing.take_ready(&mut batch, room);
         }
         let sent = outgoing.measure(&batch);
         if batch.len() == 1 {

@@ -8,7 +8,10 @@
 //!
 //! A frame offered while the queue is empty and its writer idle may skip it: the
 //! channel writes it at once if it can ([`PeerQueue::offer`]), and the writer is
-//! woken only to finish a write the socket took part of.
+//! woken only to finish a write the socket took part of. In a busy room frames are
+//! deferred instead ([`PeerQueue::defer`]): they wait, without waking the writer,
+//! for the room's flush, which writes what gathered in one call to the channel
+//! ([`PeerQueue::flush_deferred`]) and wakes the writer only if the channel cannot.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
@@ -53,6 +56,18 @@ struct State {
     /// A frame sent at once was only partly written: the writer must drive the
     /// channel to write the rest, before anything else may be sent at once.
     flush_due: bool,
+    /// The room's flush will come for this queue's frames (its writer was not told
+    /// of them).
+    deferred: bool,
+}
+
+/// Whether a deferred frame needs the room's flush to be told of this queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deferred {
+    /// The first frame since the last flush, and no writer at work: tell it.
+    FlushDue,
+    /// The flush or the writer knows already.
+    Known,
 }
 
 /// A multi-producer, single-consumer queue of frames, bounded in frames and in bytes.
@@ -133,7 +148,7 @@ impl PeerQueue {
             return Err(PushError::Closed);
         }
         if state.frames.is_empty() && !state.writing && !state.flush_due {
-            match channel.try_send_now(frame) {
+            match channel.try_send_now(std::slice::from_ref(frame)) {
                 SendNow::Sent => return Ok(()),
                 SendNow::Started => {
                     state.flush_due = true;
@@ -147,7 +162,80 @@ impl PeerQueue {
         self.push_locked(state, frame.clone())
     }
 
+    /// Queues `frame` for the room's flush rather than the writer (a busy room, whose
+    /// frames gather for a moment so that they go out in one write). Says whether
+    /// the flush must be told of this queue.
+    pub(crate) fn defer(&self, frame: Bytes) -> Result<Deferred, PushError> {
+        let mut state = self.state();
+        if state.closed {
+            return Err(PushError::Closed);
+        }
+        self.admit(&mut state, frame)?;
+        // A writer at work (writing, or told to finish a write) takes the frame
+        // when it is done; one told of earlier frames takes it with them.
+        if state.deferred || state.writing || state.flush_due || state.frames.len() > 1 {
+            return Ok(Deferred::Known);
+        }
+        state.deferred = true;
+        Ok(Deferred::FlushDue)
+    }
+
+    /// The room's flush: hands the frames deferred here to `channel` in one call,
+    /// if nothing is being written before them and they are at most `max`; else,
+    /// or if the channel declines, wakes the writer to send them.
+    pub(crate) fn flush_deferred(&self, channel: &dyn SendsNow, max: usize) {
+        let mut state = self.state();
+        if !std::mem::take(&mut state.deferred) || state.closed || state.frames.is_empty() {
+            return;
+        }
+        if state.writing || state.flush_due {
+            // The writer at work takes them when it is done.
+            return;
+        }
+        if state.frames.len() <= max {
+            let answer = channel.try_send_now(state.frames.make_contiguous());
+            if answer != SendNow::NotNow {
+                let State {
+                    frames,
+                    bytes,
+                    oversize,
+                    ..
+                } = &mut *state;
+                *bytes = bytes.saturating_sub(frames.iter().map(Bytes::len).sum());
+                if frames.iter().any(|frame| frame.len() > self.byte_budget) {
+                    *oversize = 0;
+                }
+                frames.clear();
+                Self::release_drained(frames);
+            }
+            match answer {
+                SendNow::Sent => return,
+                SendNow::Started => state.flush_due = true,
+                SendNow::NotNow => {}
+            }
+        }
+        drop(state);
+        self.ready.notify_one();
+    }
+
     fn push_locked(&self, mut state: MutexGuard<'_, State>, frame: Bytes) -> Result<(), PushError> {
+        self.admit(&mut state, frame)?;
+        if state.frames.len() > 1 || state.flush_due {
+            // The writer was told when the queue stopped being empty (or the room's
+            // flush will come for the frames before this one), and drains
+            // everything before it waits again: no need to tell it twice (each
+            // telling takes the notifier's own lock, per frame and per peer).
+            // A due flush has told it already.
+            return Ok(());
+        }
+        drop(state);
+        // A stored permit if the writer is not waiting yet: no wake-up is lost.
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Queues `frame` if the peer's budget has room for it.
+    fn admit(&self, state: &mut State, frame: Bytes) -> Result<(), PushError> {
         let len = frame.len();
         let refused = if len > self.byte_budget {
             // One at a time: a second one waits for the first to be written.
@@ -163,16 +251,6 @@ impl PeerQueue {
         }
         state.bytes += len;
         state.frames.push_back(frame);
-        if state.frames.len() > 1 || state.flush_due {
-            // The writer was told when the queue stopped being empty, and drains
-            // everything before it waits again: no need to tell it twice (each
-            // telling takes the notifier's own lock, per frame and per peer).
-            // A due flush has told it already.
-            return Ok(());
-        }
-        drop(state);
-        // A stored permit if the writer is not waiting yet: no wake-up is lost.
-        self.ready.notify_one();
         Ok(())
     }
 
@@ -203,18 +281,18 @@ impl PeerQueue {
         }
     }
 
-    /// Moves up to `max` frames already waiting into `batch`, without waiting.
-    pub(crate) fn take_ready(&self, batch: &mut Vec<Bytes>, max: usize) -> usize {
-        Self::drain_into(&mut self.state(), batch, max)
-    }
-
     fn drain_into(state: &mut State, batch: &mut Vec<Bytes>, max: usize) -> usize {
         let take = state.frames.len().min(max);
         batch.extend(state.frames.drain(..take));
-        if state.frames.is_empty() && state.frames.capacity() > KEEP_CAPACITY {
-            state.frames = VecDeque::new();
-        }
+        Self::release_drained(&mut state.frames);
         take
+    }
+
+    /// Gives a drained queue's buffer back once it has grown past a few frames.
+    fn release_drained(frames: &mut VecDeque<Bytes>) {
+        if frames.is_empty() && frames.capacity() > KEEP_CAPACITY {
+            *frames = VecDeque::new();
+        }
     }
 }
 
@@ -346,6 +424,16 @@ mod tests {
         assert_eq!(order, (0..200u8).collect::<Vec<_>>());
     }
 
+    /// What the writer pops, which must come within seconds: it has been woken.
+    async fn pop_soon(queue: &PeerQueue, batch: &mut Vec<Bytes>) -> Option<usize> {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            queue.pop_batch(batch, 64),
+        )
+        .await
+        .expect("the writer was not woken")
+    }
+
     /// A channel whose `try_send_now` answers from a script and records what it took.
     struct Scripted {
         answers: Mutex<VecDeque<SendNow>>,
@@ -366,7 +454,7 @@ mod tests {
     }
 
     impl SendsNow for Scripted {
-        fn try_send_now(&self, frame: &Bytes) -> SendNow {
+        fn try_send_now(&self, frames: &[Bytes]) -> SendNow {
             let answer = self
                 .answers
                 .lock()
@@ -374,7 +462,7 @@ mod tests {
                 .pop_front()
                 .expect("not called");
             if answer != SendNow::NotNow {
-                self.taken.lock().unwrap().push(frame.clone());
+                self.taken.lock().unwrap().extend_from_slice(frames);
             }
             answer
         }
@@ -432,15 +520,76 @@ mod tests {
         let channel = Scripted::new(&[SendNow::Started]);
         queue.offer(&Bytes::from_static(b"x"), &channel).unwrap();
         let mut batch = Vec::new();
-        let popped = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            queue.pop_batch(&mut batch, 8),
-        )
-        .await
-        .expect("the writer was not woken to finish the write");
-        assert_eq!(popped, Some(0));
+        assert_eq!(pop_soon(&queue, &mut batch).await, Some(0));
         queue.written(queue.measure(&batch));
         queue.close();
         assert_eq!(queue.pop_batch(&mut batch, 8).await, None);
+    }
+
+    /// A busy room's frames wait for the flush, which hands them to the channel in
+    /// one call; only the first since the last flush asks for one.
+    #[tokio::test]
+    async fn deferred_frames_go_out_in_one_call_at_the_flush() {
+        let queue = PeerQueue::new(3, 1 << 20);
+        let frame = |i: u8| Bytes::from(vec![i]);
+        assert_eq!(queue.defer(frame(0)), Ok(Deferred::FlushDue));
+        assert_eq!(queue.defer(frame(1)), Ok(Deferred::Known));
+        assert_eq!(queue.defer(frame(2)), Ok(Deferred::Known));
+        assert_eq!(queue.defer(frame(3)), Err(PushError::Full), "bounded too");
+        let channel = Scripted::new(&[SendNow::Sent]);
+        queue.flush_deferred(&channel, 64);
+        assert_eq!(channel.calls_left(), 0);
+        let taken: Vec<u8> = channel.taken.lock().unwrap().iter().map(|f| f[0]).collect();
+        assert_eq!(taken, [0, 1, 2]);
+        assert_eq!(queue.bytes(), 0, "written frames hold nothing");
+        // A second flush finds nothing (the script would panic if asked again), and
+        // the next frame asks for a flush of its own.
+        queue.flush_deferred(&channel, 64);
+        assert_eq!(queue.defer(frame(4)), Ok(Deferred::FlushDue));
+    }
+
+    /// The flush leaves frames to a writer at work, and wakes the writer for those
+    /// the channel declines, or only partly writes, or that are too many for a call.
+    #[tokio::test]
+    async fn a_flush_leaves_to_the_writer_what_it_cannot_write() {
+        let queue = PeerQueue::new(64, 1 << 20);
+        let frame = |i: u8| Bytes::from(vec![i]);
+        let mut batch = Vec::new();
+
+        // A writer holding a batch: nothing is asked of the channel (no script).
+        queue.try_push(frame(0)).unwrap();
+        assert_eq!(pop_soon(&queue, &mut batch).await, Some(1));
+        assert_eq!(queue.defer(frame(1)), Ok(Deferred::Known));
+        queue.flush_deferred(&Scripted::new(&[]), 64);
+        queue.written(queue.measure(&batch));
+        assert_eq!(
+            pop_soon(&queue, &mut batch).await,
+            Some(1),
+            "the writer takes it after"
+        );
+        queue.written(queue.measure(&batch[1..]));
+
+        // Declined: the writer is woken for it.
+        assert_eq!(queue.defer(frame(2)), Ok(Deferred::FlushDue));
+        queue.flush_deferred(&Scripted::new(&[SendNow::NotNow]), 64);
+        assert_eq!(pop_soon(&queue, &mut batch).await, Some(1));
+        queue.written(queue.measure(&batch[2..]));
+
+        // Partly written: the writer is woken with no frames, to finish it.
+        assert_eq!(queue.defer(frame(3)), Ok(Deferred::FlushDue));
+        let channel = Scripted::new(&[SendNow::Started]);
+        queue.flush_deferred(&channel, 64);
+        assert_eq!(pop_soon(&queue, &mut batch).await, Some(0));
+        queue.written(queue.measure(&[]));
+
+        // More than one call may carry: left to the writer, whole.
+        for i in 4..7 {
+            queue.defer(frame(i)).unwrap();
+        }
+        queue.flush_deferred(&Scripted::new(&[]), 2);
+        assert_eq!(pop_soon(&queue, &mut batch).await, Some(3));
+        let by_writer: Vec<u8> = batch.iter().map(|f| f[0]).collect();
+        assert_eq!(by_writer, [0, 1, 2, 4, 5, 6]);
+        assert_eq!(channel.taken.lock().unwrap()[0][0], 3);
     }
 }
