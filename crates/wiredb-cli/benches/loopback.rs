@@ -25,8 +25,8 @@
 //!   the updates, the others count frames (so that the generator keeps up);
 //! - idle: 2000 connections (200 rooms of 10), each having sent SyncStep1 and an
 //!   awareness state: server RSS per connection;
-//! - floor: load a's fan-out done with one bare `write` per subscriber (no WebSocket,
-//!   no runtime), i.e. what the kernel alone costs per delivery.
+//! - floor: load a's fan-out, and load b's, done with one bare `write` per subscriber
+//!   (no WebSocket, no runtime), i.e. what the kernel alone costs per delivery.
 //!
 //! Reported per load and server: server CPU µs per delivered update (from the sum of
 //! `/proc/PID/task/*/schedstat` over the frames delivered), latency p50/p99 (writer
@@ -97,11 +97,18 @@ fn main() {
                 }
             }
             if args.wanted("floor") {
-                let floor = send_floor(50, 50, args.seconds).await;
-                println!(
-                    "round {round}  {:<24} {:<16} {floor:.2} µs per delivery (bare write)",
-                    "floor (load a)", "kernel"
-                );
+                // Load a: one group of 50 at 50 updates a second; load b: 20 groups
+                // of 10 at 40 a second each.
+                for (name, subscribers, group, hz) in [
+                    ("floor (load a)", 50, 50, 50),
+                    ("floor (load b)", 200, 10, 800),
+                ] {
+                    let floor = send_floor(subscribers, group, hz, args.seconds).await;
+                    println!(
+                        "round {round}  {name:<24} {:<16} {floor:.2} µs per delivery (bare write)",
+                        "kernel"
+                    );
+                }
             }
         }
     });
@@ -762,14 +769,20 @@ async fn idle_memory(
 /// The bytes the floor sender writes per delivery: a one-character insert's frame.
 const FLOOR_FRAME: [u8; 30] = [0; 30];
 
-/// The floor process: accepts `WIREDB_BENCH_FLOOR_N` connections, then on each line
-/// of stdin writes one 30-byte frame to every connection with a bare `write`, and
-/// answers "ok". No WebSocket, no runtime: what the kernel alone costs per delivery.
+/// The floor process: accepts `WIREDB_BENCH_FLOOR_N` connections, in groups of
+/// `WIREDB_BENCH_FLOOR_GROUP` (a room's subscribers), then on each line of stdin (a
+/// group's index) writes one 30-byte frame to every connection of that group with a
+/// bare `write`; it answers "ok" to "end" only, so that no reply per update is
+/// counted. No WebSocket, no runtime: what the kernel alone costs per delivery (the
+/// blocking read of the line stands for a server's read of the update).
 fn run_floor_sender() {
-    let n: usize = std::env::var("WIREDB_BENCH_FLOOR_N")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(50);
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    let n = env("WIREDB_BENCH_FLOOR_N").unwrap_or(50);
+    let group = env("WIREDB_BENCH_FLOOR_GROUP").unwrap_or(n).max(1);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     println!("{}", listener.local_addr().unwrap().port());
     std::io::stdout().flush().unwrap();
@@ -782,23 +795,29 @@ fn run_floor_sender() {
         .collect();
     let mut line = String::new();
     while std::io::stdin().read_line(&mut line).unwrap_or(0) > 0 {
-        for peer in &mut peers {
+        if line.trim() == "end" {
+            println!("ok");
+            std::io::stdout().flush().unwrap();
+            break;
+        }
+        let first = line.trim().parse::<usize>().unwrap_or(0) * group;
+        for peer in peers.iter_mut().skip(first).take(group) {
             peer.write_all(&FLOOR_FRAME).unwrap();
         }
-        println!("ok");
-        std::io::stdout().flush().unwrap();
         line.clear();
     }
 }
 
-/// The floor: load a's fan-out (50 subscribers, 50 Hz) done with one bare `write` per
+/// The floor: a load's fan-out (`subscribers` in groups of `group`, `hz` updates a
+/// second in all, each to one group in turn) done with one bare `write` per
 /// subscriber and nothing else: the kernel's cost of a loopback TCP delivery (the
 /// send, and the receive processing and wake-up it runs in the sender's context).
 /// Returns the sender's CPU µs per delivery.
-async fn send_floor(subscribers: usize, hz: u32, seconds: u64) -> f64 {
+async fn send_floor(subscribers: usize, group: usize, hz: u32, seconds: u64) -> f64 {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env(ROLE_VAR, "floor")
         .env("WIREDB_BENCH_FLOOR_N", subscribers.to_string())
+        .env("WIREDB_BENCH_FLOOR_GROUP", group.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -823,19 +842,21 @@ async fn send_floor(subscribers: usize, hz: u32, seconds: u64) -> f64 {
     let mut tick = tokio::time::interval(Duration::from_secs(1) / hz);
     let before = cpu_ns(child.id());
     let mut stdin = child.stdin.take().unwrap();
-    for _ in 0..rounds {
+    let groups = subscribers.div_ceil(group.max(1));
+    for round in 0..rounds {
         tick.tick().await;
-        stdin.write_all(b"go\n").unwrap();
-        line.clear();
-        stdout.read_line(&mut line).unwrap();
+        writeln!(stdin, "{}", round as usize % groups).unwrap();
     }
+    writeln!(stdin, "end").unwrap();
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
     let spent = cpu_ns(child.id()) - before;
     drop(stdin);
     let _ = child.wait();
     for reader in readers {
         reader.abort();
     }
-    spent as f64 / 1e3 / (rounds * subscribers as u64) as f64
+    spent as f64 / 1e3 / (rounds * group.min(subscribers) as u64) as f64
 }
 
 /// The mean CPU per delivery over rounds, if there were any.

@@ -616,6 +616,14 @@ impl Room {
     }
 }
 
+impl Drop for RoomInner {
+    /// A room dropped without [`Room::close`] still ends its own tasks (the flush
+    /// task holds the peer set, which would otherwise outlive the room).
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
 /// A peer's place in the room, given up when dropped: out of the fan-out, queue
 /// closed, writer stopped. Idempotent with the orderly teardown of `serve_with`.
 struct Registration<'a> {
@@ -662,5 +670,34 @@ async fn write_peer<C: Channel>(channel: &C, outgoing: &PeerQueue, max_batch: us
             channel.send_batch(std::mem::take(&mut batch)).await?;
         }
         outgoing.written(sent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryChannel;
+
+    /// A room that served a peer and is dropped without a close ends its flush task,
+    /// which gives up the peer set.
+    #[tokio::test]
+    async fn a_dropped_room_ends_its_flush_task() {
+        let room = Room::new("dropped", RoomConfig::default());
+        let (server_end, client_end) = MemoryChannel::pair("server", "client");
+        drop(client_end);
+        let _ = room.serve(server_end).await;
+        let peers = Arc::downgrade(&room.inner.peers);
+        assert!(
+            room.inner.flushing.load(Ordering::Acquire),
+            "no flush task to end"
+        );
+        drop(room);
+        for _ in 0..100 {
+            if peers.upgrade().is_none() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the flush task still holds the peer set");
     }
 }
