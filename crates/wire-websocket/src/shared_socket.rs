@@ -129,22 +129,14 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
         let len: usize = frames.iter().map(|frame| framed_len(frame.len())).sum();
         // The common cases (an edit, an awareness change; a busy room's tick of a few
         // of them) are framed on the stack, so a connection's buffer stays
-        // unallocated. Two sizes: zeroing the larger costs more than one small write.
-        if len <= SMALL_WRITE {
-            return Self::write_on_stack::<SMALL_WRITE>(
-                &mut state,
-                &self.shared.wake_writers,
-                frames,
-                len,
-            );
-        }
+        // unallocated; in two sizes, so that one edit does not zero 2 KiB.
+        let wake = &self.shared.wake_writers;
         if len <= STACK_WRITE {
-            return Self::write_on_stack::<STACK_WRITE>(
-                &mut state,
-                &self.shared.wake_writers,
-                frames,
-                len,
-            );
+            return if len <= SMALL_WRITE {
+                Self::write_on_stack::<SMALL_WRITE>(&mut state, wake, frames, len)
+            } else {
+                Self::write_on_stack::<STACK_WRITE>(&mut state, wake, frames, len)
+            };
         }
         state.waiting.reserve(len);
         for frame in frames {
