@@ -145,8 +145,14 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
         let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
         match Self::write_waiting(&mut state, &mut socket_cx) {
             Poll::Ready(Ok(())) => SendNow::Sent,
-            // Taken all the same, in order: the writer's drain writes the rest (or
-            // meets the error).
+            // Nothing written: not taken, so that the frames stay in the peer's
+            // queue (and its budget) and the writer sends them.
+            Poll::Ready(Err(_)) | Poll::Pending if state.waiting.len() == len => {
+                state.waiting = Vec::new();
+                SendNow::NotNow
+            }
+            // Partly written: the rest is taken, in order, and the writer's drain
+            // writes it (or meets the error).
             Poll::Ready(Err(_)) | Poll::Pending => SendNow::Started,
         }
     }

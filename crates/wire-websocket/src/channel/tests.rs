@@ -196,6 +196,26 @@ async fn groups_of_frames_sent_at_once_arrive_whole_and_in_order() {
     assert_received(&mut peer, &all).await;
 }
 
+/// A group too large for the stack, offered to a socket with no room at all, is
+/// not taken (so that it stays in the peer's queue and budget), and goes out
+/// whole with the next send.
+#[tokio::test]
+async fn a_large_group_the_socket_cannot_take_at_all_is_declined() {
+    let (channel, mut peer) = pair(None, 256).await;
+    // 4 bytes of header and 252 of payload: the pipe is exactly full.
+    let filler = vec![Bytes::from(vec![1u8; 252])];
+    assert_eq!(channel.try_send_now(&filler), SendNow::Sent);
+    let large: Vec<Bytes> = (0..10).map(|i| Bytes::from(vec![i as u8; 300])).collect();
+    assert_eq!(channel.try_send_now(&large), SendNow::NotNow);
+    let channel = std::sync::Arc::new(channel);
+    let sending = tokio::spawn({
+        let (channel, large) = (channel.clone(), large.clone());
+        async move { channel.send_batch(large).await.unwrap() }
+    });
+    assert_received(&mut peer, &[filler, large].concat()).await;
+    sending.await.unwrap();
+}
+
 /// Reads `frames` from `peer`, each one whole and in order.
 async fn assert_received(peer: &mut WebSocketStream<DuplexStream>, frames: &[Bytes]) {
     for expected in frames {

@@ -147,7 +147,13 @@ impl Peers {
         std::mem::swap(scratch, &mut *crate::lock_unpoisoned(&self.due));
         outside_budget(|| {
             for slot in scratch.drain(..) {
-                slot.queue.flush_deferred(&*slot.channel, max);
+                // A channel that panics costs its own peer (kicked), not the
+                // flush of the others nor the room's flush task.
+                let flush = || slot.queue.flush_deferred(&*slot.channel, max);
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(flush)).is_err() {
+                    tracing::error!("a channel panicked in try_send_now: peer dropped");
+                    slot.kick.cancel();
+                }
             }
         });
     }
@@ -236,5 +242,48 @@ mod tests {
             assert_eq!(watcher.frames.load(Ordering::Relaxed), 600);
             assert_eq!(watcher.out_of_budget.load(Ordering::Relaxed), 0);
         }
+    }
+
+    /// A channel that panics in the flush costs its own peer, not the others'.
+    #[tokio::test]
+    async fn a_channel_panicking_in_the_flush_drops_only_its_peer() {
+        /// Takes the quiet fan-out's frame, and panics at the flush.
+        #[derive(Default)]
+        struct Panics(AtomicUsize);
+        impl SendsNow for Panics {
+            fn try_send_now(&self, _frames: &[Bytes]) -> SendNow {
+                if self.0.fetch_add(1, Ordering::Relaxed) == 0 {
+                    return SendNow::Sent;
+                }
+                panic!("a broken channel");
+            }
+        }
+        let peers = Peers::new(10);
+        let watcher = Arc::new(BudgetWatcher::default());
+        let mut kicks = Vec::new();
+        for i in 0..3 {
+            let kick = CancellationToken::new();
+            kicks.push(kick.clone());
+            let channel: Arc<dyn SendsNow> = if i == 1 {
+                Arc::new(Panics::default())
+            } else {
+                watcher.clone()
+            };
+            let slot = PeerSlot {
+                queue: Arc::new(PeerQueue::new(16, 1 << 20)),
+                kick,
+                channel,
+            };
+            peers.insert(crate::origin::unique_origin("peer"), slot);
+        }
+        // Busy from the second broadcast on: the second is deferred for the flush.
+        for _ in 0..2 {
+            peers.broadcast(&Bytes::from_static(b"update"), None);
+        }
+        let before = watcher.calls.load(Ordering::Relaxed);
+        peers.flush_deferred(&mut Vec::new(), 64);
+        assert_eq!(watcher.calls.load(Ordering::Relaxed) - before, 2);
+        let kicked: Vec<bool> = kicks.iter().map(CancellationToken::is_cancelled).collect();
+        assert_eq!(kicked.iter().filter(|k| **k).count(), 1, "{kicked:?}");
     }
 }

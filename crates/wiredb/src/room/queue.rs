@@ -32,11 +32,16 @@ pub(crate) enum PushError {
 }
 
 /// What a batch taken by the writer holds of the queue's budget.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Taken {
     bytes: usize,
     oversize: bool,
 }
+
+/// Bytes of deferred frames beyond which the room's flush leaves them to the peer's
+/// writer: the flush copies what it writes under the queue's lock, and one large
+/// batch must not hold up the room's fan-out.
+const FLUSH_BYTES: usize = 64 * 1024;
 
 /// Frames drained at once beyond which a drained queue releases its buffer.
 const KEEP_CAPACITY: usize = 16;
@@ -56,6 +61,12 @@ struct State {
     /// A frame sent at once was only partly written: the writer must drive the
     /// channel to write the rest, before anything else may be sent at once.
     flush_due: bool,
+    /// What frames sent at once and only partly written hold of the budget: still
+    /// this peer's memory (in the channel's buffer) until the writer finishes them.
+    unfinished: Taken,
+    /// The part of it the writer is finishing now, given back by
+    /// [`PeerQueue::written`].
+    finishing: Taken,
     /// The room's flush will come for this queue's frames (its writer was not told
     /// of them).
     deferred: bool,
@@ -115,14 +126,26 @@ impl PeerQueue {
         Taken { bytes, oversize }
     }
 
-    /// The writer has written what it had taken: that memory is free.
+    /// The writer has written what it had taken (and finished what was sent at once
+    /// before it): that memory is free.
     pub(crate) fn written(&self, taken: Taken) {
         let mut state = self.state();
         state.writing = false;
-        state.bytes = state.bytes.saturating_sub(taken.bytes);
-        if taken.oversize {
+        let finished = std::mem::take(&mut state.finishing);
+        state.bytes = state.bytes.saturating_sub(taken.bytes + finished.bytes);
+        if taken.oversize || finished.oversize {
             state.oversize = 0;
         }
+    }
+
+    /// Frames holding `taken` were taken by the channel at once but only partly
+    /// written: they stay in the budget until the writer, woken here, finishes them.
+    fn started(&self, mut state: MutexGuard<'_, State>, taken: Taken) {
+        state.unfinished.bytes += taken.bytes;
+        state.unfinished.oversize |= taken.oversize;
+        state.flush_due = true;
+        drop(state);
+        self.ready.notify_one();
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -148,12 +171,18 @@ impl PeerQueue {
             return Err(PushError::Closed);
         }
         if state.frames.is_empty() && !state.writing && !state.flush_due {
-            match channel.try_send_now(std::slice::from_ref(frame)) {
+            let frames = std::slice::from_ref(frame);
+            match channel.try_send_now(frames) {
                 SendNow::Sent => return Ok(()),
                 SendNow::Started => {
-                    state.flush_due = true;
-                    drop(state);
-                    self.ready.notify_one();
+                    // Charged though not admitted: it is taken, and the budget
+                    // must still see it until it is written.
+                    state.bytes += frame.len();
+                    if frame.len() > self.byte_budget {
+                        state.oversize = frame.len();
+                    }
+                    let taken = self.measure(frames);
+                    self.started(state, taken);
                     return Ok(());
                 }
                 SendNow::NotNow => {}
@@ -181,8 +210,9 @@ impl PeerQueue {
     }
 
     /// The room's flush: hands the frames deferred here to `channel` in one call,
-    /// if nothing is being written before them and they are at most `max`; else,
-    /// or if the channel declines, wakes the writer to send them.
+    /// if nothing is being written before them and they are at most `max` frames
+    /// of at most [`FLUSH_BYTES`]; else, or if the channel declines, wakes the
+    /// writer to send them.
     pub(crate) fn flush_deferred(&self, channel: &dyn SendsNow, max: usize) {
         let mut state = self.state();
         if !std::mem::take(&mut state.deferred) || state.closed || state.frames.is_empty() {
@@ -192,26 +222,20 @@ impl PeerQueue {
             // The writer at work takes them when it is done.
             return;
         }
-        if state.frames.len() <= max {
+        let taken = self.measure(state.frames.make_contiguous());
+        if state.frames.len() <= max && taken.bytes <= FLUSH_BYTES {
             let answer = channel.try_send_now(state.frames.make_contiguous());
             if answer != SendNow::NotNow {
-                let State {
-                    frames,
-                    bytes,
-                    oversize,
-                    ..
-                } = &mut *state;
-                *bytes = bytes.saturating_sub(frames.iter().map(Bytes::len).sum());
-                if frames.iter().any(|frame| frame.len() > self.byte_budget) {
-                    *oversize = 0;
+                state.frames.clear();
+                Self::release_drained(&mut state.frames);
+                if answer == SendNow::Started {
+                    return self.started(state, taken);
                 }
-                frames.clear();
-                Self::release_drained(frames);
-            }
-            match answer {
-                SendNow::Sent => return,
-                SendNow::Started => state.flush_due = true,
-                SendNow::NotNow => {}
+                state.bytes = state.bytes.saturating_sub(taken.bytes);
+                if taken.oversize {
+                    state.oversize = 0;
+                }
+                return;
             }
         }
         drop(state);
@@ -269,7 +293,9 @@ impl PeerQueue {
             {
                 let mut state = self.state();
                 if !state.frames.is_empty() || state.flush_due {
-                    state.flush_due = false;
+                    if std::mem::take(&mut state.flush_due) {
+                        state.finishing = std::mem::take(&mut state.unfinished);
+                    }
                     state.writing = true;
                     return Some(Self::drain_into(&mut state, batch, max.max(1)));
                 }
@@ -591,5 +617,56 @@ mod tests {
         let by_writer: Vec<u8> = batch.iter().map(|f| f[0]).collect();
         assert_eq!(by_writer, [0, 1, 2, 4, 5, 6]);
         assert_eq!(channel.taken.lock().unwrap()[0][0], 3);
+    }
+
+    /// Frames taken at once but only partly written still count against the budget
+    /// until the writer has finished them, from the fan-out and the flush alike.
+    #[tokio::test]
+    async fn frames_partly_written_count_until_the_writer_finishes() {
+        let queue = PeerQueue::new(64, 10);
+        let mut batch = Vec::new();
+        queue
+            .offer(
+                &Bytes::from_static(b"abcd"),
+                &Scripted::new(&[SendNow::Started]),
+            )
+            .unwrap();
+        assert_eq!(queue.bytes(), 4);
+        // A flush is not even asked while a write is unfinished.
+        queue.defer(Bytes::from_static(b"efgh")).unwrap();
+        queue.flush_deferred(&Scripted::new(&[]), 64);
+        assert_eq!(
+            queue.defer(Bytes::from_static(b"ijk")),
+            Err(PushError::Full),
+            "4 unfinished + 4 queued + 3 > 10"
+        );
+        assert_eq!(pop_soon(&queue, &mut batch).await, Some(1));
+        queue.written(queue.measure(&batch));
+        assert_eq!(queue.bytes(), 0);
+
+        queue.defer(Bytes::from_static(b"abcdef")).unwrap();
+        queue.flush_deferred(&Scripted::new(&[SendNow::Started]), 64);
+        assert_eq!(queue.bytes(), 6, "partly written by the flush");
+        assert_eq!(
+            queue.try_push(Bytes::from_static(b"12345")),
+            Err(PushError::Full)
+        );
+        batch.clear();
+        assert_eq!(pop_soon(&queue, &mut batch).await, Some(0));
+        queue.written(queue.measure(&batch));
+        assert_eq!(queue.bytes(), 0);
+    }
+
+    /// A large batch is left to the writer: the flush copies under the queue's lock.
+    #[tokio::test]
+    async fn a_flush_leaves_large_batches_to_the_writer() {
+        let queue = PeerQueue::new(64, 1 << 20);
+        for _ in 0..3 {
+            queue.defer(Bytes::from(vec![0; FLUSH_BYTES / 2])).unwrap();
+        }
+        // The channel would panic if asked.
+        queue.flush_deferred(&Scripted::new(&[]), 64);
+        let mut batch = Vec::new();
+        assert_eq!(pop_soon(&queue, &mut batch).await, Some(3));
     }
 }
