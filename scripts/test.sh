@@ -14,6 +14,8 @@ node web/build.mjs --check
 scripts/check-structure.sh
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# Every doc link resolves (a renamed item must not leave a dead link behind).
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 # A bounded coverage-guided fuzzing run of every fuzz target from its checked-in
 # corpus (a minute in all): a crash found once stays found.
 scripts/fuzz.sh

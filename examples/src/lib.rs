@@ -1,1 +1,1 @@
-//! Examples live in [[example]] targets.
+//! Examples live in `[[example]]` targets.

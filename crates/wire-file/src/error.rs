@@ -119,7 +119,7 @@ impl Error {
 
     /// Attaches `path` to an error produced without one (by
     /// [`parse_log`](crate::parse_log) from bare bytes, or while
-    /// rebuilding a document from records, as in [`crate::merge`]); errors
+    /// rebuilding a document from records, as [`merge_records`](crate::merge_records) does); errors
     /// that name their file already, or have none, are returned as they are.
     pub fn at_path(mut self, at: &Path) -> Self {
         match &mut self {

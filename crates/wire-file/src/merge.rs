@@ -30,7 +30,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 use crate::Error;
 
 /// Merges Yjs v1 updates into one update with the same content, without
-/// building a document (see the [module docs](self) for when to prefer
+/// building a document (see the `merge` module's docs for when to prefer
 /// [`squashed_state`]).
 ///
 /// An empty input gives the empty update.

@@ -43,8 +43,8 @@ pub const FILE_SUFFIX: &str = "_updates.y";
 /// stays well under the usual 255-byte limit.
 pub const MAX_ENCODED_LEN: usize = 150;
 
-/// The file name of room `id`: `{encoded id}_updates.y` (see the
-/// [module docs](self)).
+/// The file name of room `id`: `{encoded id}_updates.y` (see the `naming`
+/// module's docs).
 ///
 /// ```
 /// use wire_file::room_file_name as file_name;

@@ -30,7 +30,7 @@ pub(crate) fn truncate_reason(reason: &str) -> &str {
 }
 
 /// The peer closed the connection with a code other than 1000 (normal) or 1001
-/// (going away): the [`Error::Transport`] cause of [`Channel::recv`]'s error then.
+/// (going away): the [`Error::Transport`] cause of [`Channel::recv`](wiredb::Channel::recv)'s error then.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 #[error("closed by the peer with code {code}: {reason}")]

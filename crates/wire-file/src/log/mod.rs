@@ -348,7 +348,7 @@ impl UpdateLog {
     /// everything appended since: with [`merge_records`](crate::merge_records),
     /// or through a `yrs::Doc` with
     /// `encode_state_as_update_v1(&StateVector::default())` (see
-    /// [`crate::merge`]). An empty `merged_update` (or `00 00`, the empty
+    /// [`merge_records`](crate::merge_records)). An empty `merged_update` (or `00 00`, the empty
     /// document) leaves a log with no records.
     ///
     /// The new content is written to a temp file next to the log

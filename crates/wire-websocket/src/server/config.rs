@@ -6,7 +6,7 @@ use wiredb::ManagerConfig;
 
 use crate::keepalive::KeepAlive;
 
-/// Settings of an [`AsyncWebSocketServer`].
+/// Settings of an [`AsyncWebSocketServer`](crate::AsyncWebSocketServer).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
