@@ -109,12 +109,7 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
     /// Takes `frames` as unmasked binary WebSocket frames (a server's), behind
     /// whatever is waiting; [`SharedSocket::poll_drain`] then writes them.
     pub(crate) fn write_frames(&self, frames: &[bytes::Bytes]) {
-        let mut state = self.state();
-        let size: usize = frames.iter().map(|frame| framed_len(frame.len())).sum();
-        state.waiting.reserve(size);
-        for frame in frames {
-            encode_binary_frame(&mut state.waiting, frame);
-        }
+        encode_frames(&mut self.state().waiting, frames);
     }
 
     /// Frames `frames` and writes them at once, in one write, if nothing is waiting
@@ -138,10 +133,7 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
                 Self::write_on_stack::<STACK_WRITE>(&mut state, wake, frames, len)
             };
         }
-        state.waiting.reserve(len);
-        for frame in frames {
-            encode_binary_frame(&mut state.waiting, frame);
-        }
+        encode_frames(&mut state.waiting, frames);
         let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
         match Self::write_waiting(&mut state, &mut socket_cx) {
             Poll::Ready(Ok(())) => SendNow::Sent,
@@ -273,6 +265,14 @@ fn binary_frame_header(len: usize) -> ([u8; 10], usize) {
         }
     };
     (header, used)
+}
+
+/// Each of `frames` as an unmasked binary frame, after what `out` holds.
+fn encode_frames(out: &mut Vec<u8>, frames: &[bytes::Bytes]) {
+    out.reserve(frames.iter().map(|frame| framed_len(frame.len())).sum());
+    for frame in frames {
+        encode_binary_frame(out, frame);
+    }
 }
 
 /// An unmasked binary frame, final, of `payload`.

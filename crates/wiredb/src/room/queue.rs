@@ -132,8 +132,14 @@ impl PeerQueue {
         let mut state = self.state();
         state.writing = false;
         let finished = std::mem::take(&mut state.finishing);
-        state.bytes = state.bytes.saturating_sub(taken.bytes + finished.bytes);
-        if taken.oversize || finished.oversize {
+        Self::release(&mut state, taken);
+        Self::release(&mut state, finished);
+    }
+
+    /// Gives back what written frames held of the budget.
+    fn release(state: &mut State, taken: Taken) {
+        state.bytes = state.bytes.saturating_sub(taken.bytes);
+        if taken.oversize {
             state.oversize = 0;
         }
     }
@@ -141,8 +147,9 @@ impl PeerQueue {
     /// Frames holding `taken` were taken by the channel at once but only partly
     /// written: they stay in the budget until the writer, woken here, finishes them.
     fn started(&self, mut state: MutexGuard<'_, State>, taken: Taken) {
-        state.unfinished.bytes += taken.bytes;
-        state.unfinished.oversize |= taken.oversize;
+        // Nothing else is unfinished: only a write with no flush due gets here, and
+        // the writer takes `unfinished` with the flush.
+        state.unfinished = taken;
         state.flush_due = true;
         drop(state);
         self.ready.notify_one();
@@ -222,24 +229,24 @@ impl PeerQueue {
             // The writer at work takes them when it is done.
             return;
         }
-        let taken = self.measure(state.frames.make_contiguous());
-        if state.frames.len() <= max && taken.bytes <= FLUSH_BYTES {
-            let answer = channel.try_send_now(state.frames.make_contiguous());
-            if answer != SendNow::NotNow {
-                state.frames.clear();
-                Self::release_drained(&mut state.frames);
-                if answer == SendNow::Started {
-                    return self.started(state, taken);
-                }
-                state.bytes = state.bytes.saturating_sub(taken.bytes);
-                if taken.oversize {
-                    state.oversize = 0;
-                }
-                return;
-            }
+        let frames = state.frames.make_contiguous();
+        let taken = self.measure(frames);
+        let answer = if frames.len() <= max && taken.bytes <= FLUSH_BYTES {
+            channel.try_send_now(frames)
+        } else {
+            SendNow::NotNow
+        };
+        if answer == SendNow::NotNow {
+            drop(state);
+            self.ready.notify_one();
+            return;
         }
-        drop(state);
-        self.ready.notify_one();
+        state.frames.clear();
+        Self::release_drained(&mut state.frames);
+        match answer {
+            SendNow::Started => self.started(state, taken),
+            _ => Self::release(&mut state, taken),
+        }
     }
 
     fn push_locked(&self, mut state: MutexGuard<'_, State>, frame: Bytes) -> Result<(), PushError> {
