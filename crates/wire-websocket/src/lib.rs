@@ -49,6 +49,7 @@
 //! | `write_bound` | writes bounded by time without progress |
 //! | `close` | close codes ([`close_code`]), [`PeerClosed`] |
 //! | `socket` | the socket set-up shared by server and client: limits, byte counts, no Nagle |
+//! | `upgraded_io` | an upgraded connection's socket, out of hyper when it is plain TCP |
 //! | `progress` | sockets that count the bytes they move |
 //! | `metrics` | what the wire records through the `metrics` facade |
 //! | `message` | what the channel needs from tungstenite's message and error types |
@@ -70,6 +71,8 @@ mod server;
 #[cfg(feature = "server")]
 mod shared_socket;
 mod socket;
+#[cfg(feature = "server")]
+mod upgraded_io;
 #[cfg(feature = "client")]
 mod upstream;
 mod write_bound;

@@ -31,7 +31,7 @@ use crate::channel::FrameWriter;
 const MAX_WAITING: usize = 1 << 20;
 
 /// One socket, shared by tungstenite (through `AsyncRead`/`AsyncWrite`) and the
-/// channel's writer ([`SharedSocket::write_frames`] and [`SharedSocket::poll_drain`]).
+/// channel's writer (through [`SharedSocket::frame_writer`]).
 pub(crate) struct SharedSocket<T> {
     shared: Arc<Shared<T>>,
 }
@@ -55,6 +55,8 @@ struct State<T> {
     io: T,
     /// Bytes taken and not yet written to the socket, in order.
     waiting: Vec<u8>,
+    /// Set once the close is on its way: frames written at once would follow it.
+    refusing: bool,
 }
 
 /// The tasks waiting for the socket to take bytes.
@@ -93,39 +95,50 @@ impl<T> SharedSocket<T> {
                 state: Mutex::new(State {
                     io,
                     waiting: Vec::new(),
+                    refusing: false,
                 }),
                 wake_writers: Waker::from(writers.clone()),
                 writers,
             }),
         }
     }
+}
 
-    fn state(&self) -> MutexGuard<'_, State<T>> {
-        wiredb::lock_unpoisoned(&self.shared.state)
+impl<T: AsyncWrite + Unpin + Send + 'static> SharedSocket<T> {
+    /// The channel's handle on this socket, for the frames it frames itself: the
+    /// shared part itself, so that a write reaches the socket through one pointer.
+    pub(crate) fn frame_writer(&self) -> Arc<dyn FrameWriter> {
+        self.shared.clone()
     }
 }
 
-impl<T: AsyncWrite + Unpin> SharedSocket<T> {
+impl<T> Shared<T> {
+    fn state(&self) -> MutexGuard<'_, State<T>> {
+        wiredb::lock_unpoisoned(&self.state)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> Shared<T> {
     /// Takes `frames` as unmasked binary WebSocket frames (a server's), behind
-    /// whatever is waiting; [`SharedSocket::poll_drain`] then writes them.
-    pub(crate) fn write_frames(&self, frames: &[bytes::Bytes]) {
+    /// whatever is waiting; [`Shared::poll_drain`] then writes them.
+    fn write_frames(&self, frames: &[bytes::Bytes]) {
         encode_frames(&mut self.state().waiting, frames);
     }
 
     /// Frames `frames` and writes them at once, in one write, if nothing is waiting
-    /// before them (else [`SendNow::NotNow`]). No task waits: if the socket takes
-    /// only part, the rest waits for [`SharedSocket::poll_drain`]
-    /// ([`SendNow::Started`]).
-    pub(crate) fn try_write_frames(&self, frames: &[bytes::Bytes]) -> SendNow {
+    /// before them and the close is not on its way (else [`SendNow::NotNow`]). No
+    /// task waits: if the socket takes only part, the rest waits for
+    /// [`Shared::poll_drain`] ([`SendNow::Started`]).
+    fn try_write_frames(&self, frames: &[bytes::Bytes]) -> SendNow {
         let mut state = self.state();
-        if !state.waiting.is_empty() {
+        if !state.waiting.is_empty() || state.refusing {
             return SendNow::NotNow;
         }
         let len: usize = frames.iter().map(|frame| framed_len(frame.len())).sum();
         // The common cases (an edit, an awareness change; a busy room's tick of a few
         // of them) are framed on the stack, so a connection's buffer stays
         // unallocated; in two sizes, so that one edit does not zero 2 KiB.
-        let wake = &self.shared.wake_writers;
+        let wake = &self.wake_writers;
         if len <= STACK_WRITE {
             return if len <= SMALL_WRITE {
                 Self::write_on_stack::<SMALL_WRITE>(&mut state, wake, frames, len)
@@ -134,7 +147,7 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
             };
         }
         encode_frames(&mut state.waiting, frames);
-        let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
+        let mut socket_cx = Context::from_waker(&self.wake_writers);
         match Self::write_waiting(&mut state, &mut socket_cx) {
             Poll::Ready(Ok(())) => SendNow::Sent,
             // Nothing written: not taken, so that the frames stay in the peer's
@@ -149,7 +162,7 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
         }
     }
 
-    /// [`SharedSocket::try_write_frames`] for frames of `len` bytes framed, at most `N`.
+    /// [`Shared::try_write_frames`] for frames of `len` bytes framed, at most `N`.
     fn write_on_stack<const N: usize>(
         state: &mut State<T>,
         wake_writers: &Waker,
@@ -178,7 +191,7 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
     }
 
     /// Writes what is waiting; ready once the socket has taken all of it.
-    pub(crate) fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut state = self.state();
         self.drain(&mut state, cx)
     }
@@ -186,15 +199,15 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
     fn drain(&self, state: &mut State<T>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // Registered before the socket is polled: a wake-up between its `Pending`
         // and the registration would be lost.
-        self.shared.writers.register(cx.waker());
-        let mut socket_cx = Context::from_waker(&self.shared.wake_writers);
+        self.writers.register(cx.waker());
+        let mut socket_cx = Context::from_waker(&self.wake_writers);
         Self::write_waiting(state, &mut socket_cx)
     }
 
     /// Writes what is waiting as far as the socket takes it, polled with
     /// `socket_cx`, and gives the buffer back once it is empty.
     fn write_waiting(state: &mut State<T>, socket_cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let State { io, waiting } = state;
+        let State { io, waiting, .. } = state;
         let mut written = 0;
         let result = loop {
             if written == waiting.len() {
@@ -217,17 +230,21 @@ impl<T: AsyncWrite + Unpin> SharedSocket<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin + Send> FrameWriter for SharedSocket<T> {
+impl<T: AsyncWrite + Unpin + Send> FrameWriter for Shared<T> {
     fn write_frames(&self, frames: &[bytes::Bytes]) {
-        SharedSocket::write_frames(self, frames);
+        Shared::write_frames(self, frames);
     }
 
     fn try_write_frames(&self, frames: &[bytes::Bytes]) -> SendNow {
-        SharedSocket::try_write_frames(self, frames)
+        Shared::try_write_frames(self, frames)
     }
 
     fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        SharedSocket::poll_drain(self, cx)
+        Shared::poll_drain(self, cx)
+    }
+
+    fn refuse_frames(&self) {
+        self.state().refusing = true;
     }
 }
 
@@ -289,7 +306,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for SharedSocket<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         // One reader (the channel's): the socket's read waker is its own.
-        Pin::new(&mut self.state().io).poll_read(cx, buf)
+        Pin::new(&mut self.shared.state().io).poll_read(cx, buf)
     }
 }
 
@@ -301,10 +318,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SharedSocket<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut state = self.state();
+        let mut state = self.shared.state();
         if state.waiting.len() >= MAX_WAITING {
             // Nothing taken, so nothing cut: tungstenite keeps it and tries again.
-            return match self.drain(&mut state, cx) {
+            return match self.shared.drain(&mut state, cx) {
                 Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
                 Poll::Ready(Ok(())) => {
                     state.waiting.extend_from_slice(buf);
@@ -314,20 +331,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SharedSocket<T> {
             };
         }
         state.waiting.extend_from_slice(buf);
-        if let Poll::Ready(Err(error)) = self.drain(&mut state, cx) {
+        if let Poll::Ready(Err(error)) = self.shared.drain(&mut state, cx) {
             return Poll::Ready(Err(error));
         }
         Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut state = self.state();
-        self.drain(&mut state, cx)
+        let mut state = self.shared.state();
+        self.shared.drain(&mut state, cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut state = self.state();
-        match self.drain(&mut state, cx) {
+        let mut state = self.shared.state();
+        match self.shared.drain(&mut state, cx) {
             Poll::Ready(Ok(())) => {}
             other => return other,
         }

@@ -19,4 +19,9 @@ pub(crate) trait FrameWriter: Send + Sync {
     fn try_write_frames(&self, frames: &[Bytes]) -> SendNow;
     /// Ready once everything taken so far has reached the socket.
     fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Refuses [`FrameWriter::try_write_frames`] from now on: the close is about to
+    /// be written, and no frame may follow it. Decided under the socket's own lock,
+    /// so that a frame written at once is either wholly before the close or not
+    /// written, without the channel's writer lock on every such write.
+    fn refuse_frames(&self);
 }

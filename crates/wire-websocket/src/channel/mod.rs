@@ -10,9 +10,11 @@
 //!
 //! On the server, binary frames skip tungstenite's sink: they are unmasked, so the
 //! channel frames them itself, a whole batch into one buffer and one write, through a
-//! [`FrameWriter`] (the server's `SharedSocket`) under the same writer lock as every
-//! other write. tungstenite still reads, answers pings and sends pings and the close
-//! on the same socket; the shared socket keeps both on one ordered byte stream.
+//! [`FrameWriter`] (the server's `SharedSocket`): under the same writer lock as every
+//! other write that waits, or, for frames written at once from a room's fan-out,
+//! under the socket's own lock only. tungstenite still reads, answers pings and sends
+//! pings and the close on the same socket; the shared socket keeps both on one
+//! ordered byte stream, and refuses frames written at once from the close on.
 
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
@@ -68,12 +70,12 @@ where
     /// A server's socket, for binary frames framed here rather than by tungstenite
     /// (a server's `SharedSocket`); `None` on a
     /// client, whose frames are masked.
-    frame_writer: Option<Box<dyn FrameWriter>>,
+    frame_writer: Option<Arc<dyn FrameWriter>>,
 }
 
 /// A socket accepted by the server, after the HTTP upgrade, its bytes counted.
 #[cfg(feature = "server")]
-pub(crate) type ServerSocket = Tracked<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) type ServerSocket = Tracked<crate::upgraded_io::UpgradedIo>;
 
 /// The channel of a socket accepted by the server (after the HTTP upgrade).
 #[cfg(feature = "server")]
@@ -117,7 +119,7 @@ where
     /// [`SharedSocket`](crate::shared_socket::SharedSocket) under this channel's
     /// stream (a server's).
     #[cfg(feature = "server")]
-    pub(crate) fn with_frame_writer(mut self, socket: Box<dyn FrameWriter>) -> Self {
+    pub(crate) fn with_frame_writer(mut self, socket: Arc<dyn FrameWriter>) -> Self {
         self.frame_writer = Some(socket);
         self
     }
@@ -283,18 +285,17 @@ where
     }
 
     /// A server's channel writes frames at once, in one write, when its socket has
-    /// nothing waiting and no other write (a batch, a ping, the close) is under way;
-    /// never after the close. A client's never does: its frames are masked by
+    /// nothing waiting (a batch, a ping, the rest of an earlier write); never after
+    /// the close. A client's never does: its frames are masked by
     /// tungstenite.
     fn try_send_now(&self, frames: &[Bytes]) -> SendNow {
         let Some(socket) = self.frame_writer.as_deref() else {
             return SendNow::NotNow;
         };
-        let Ok(_writer) = self.writer.try_lock() else {
-            return SendNow::NotNow;
-        };
-        // Checked under the writer's lock, as `write_framed` does: the close takes it
-        // after setting the flag.
+        // No writer lock: the socket takes these frames whole or not at all, behind
+        // anything a batch, a ping or tungstenite left waiting, and refuses them
+        // once the close is on its way (`refuse_frames`, under its own lock). The
+        // flag is only the quick answer after the close.
         if self.closed.load(Ordering::Acquire) {
             return SendNow::NotNow;
         }
@@ -352,6 +353,9 @@ where
         // the limit is abandoned, and dropping the channel drops the connection.
         let closing = async {
             let mut writer = self.writer.lock().await;
+            if let Some(socket) = self.frame_writer.as_deref() {
+                socket.refuse_frames();
+            }
             let _ = writer.send(message).await;
             let _ = writer.close().await;
         };

@@ -20,15 +20,20 @@ async fn pair(
     buffer: usize,
 ) -> (MemoryChannel, WebSocketStream<DuplexStream>) {
     let (ours, theirs) = tokio::io::duplex(buffer);
+    let channel = server_channel(ours, keepalive).await;
+    let theirs = WebSocketStream::from_raw_socket(theirs, Role::Client, None).await;
+    (channel, theirs)
+}
+
+/// A server's channel over `ours`, tracked and shared as the server's socket is.
+async fn server_channel(ours: DuplexStream, keepalive: Option<KeepAlive>) -> MemoryChannel {
     let progress = Progress::new();
     let ours = crate::shared_socket::SharedSocket::new(Tracked::new(ours, progress.clone()));
-    let frame_writer = Box::new(ours.clone());
+    let frame_writer = ours.frame_writer();
     let ours = WebSocketStream::from_raw_socket(ours, Role::Server, None).await;
-    let theirs = WebSocketStream::from_raw_socket(theirs, Role::Client, None).await;
-    let channel = WebSocketChannel::new("test", ours, keepalive)
+    WebSocketChannel::new("test", ours, keepalive)
         .with_progress(progress)
-        .with_frame_writer(frame_writer);
-    (channel, theirs)
+        .with_frame_writer(frame_writer)
 }
 
 /// The server frames its binary frames itself while tungstenite answers the
@@ -119,6 +124,70 @@ async fn nothing_is_framed_after_the_close() {
         Message::Close(Some(frame)) => assert_eq!(frame.reason.as_str(), "bye"),
         other => panic!("expected the close, got {other:?}"),
     }
+}
+
+/// Frames written at once from another thread (a room's fan-out, which takes no
+/// writer lock) while the channel closes: on the wire, each is wholly before the
+/// close or not there at all, never after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_written_at_once_never_follow_the_close() {
+    use tokio::io::AsyncReadExt;
+    let mut refused_after_close = 0;
+    for _ in 0..200 {
+        let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+        let channel = Arc::new(server_channel(ours, None).await);
+        let stop = Arc::new(AtomicBool::new(false));
+        let writing = std::thread::spawn({
+            let (channel, stop) = (channel.clone(), stop.clone());
+            move || {
+                let frame = [Bytes::from_static(b"edit")];
+                let mut refused_after_sent = 0;
+                let mut sent_any = false;
+                while !stop.load(Ordering::Relaxed) {
+                    match channel.try_send_now(&frame) {
+                        SendNow::NotNow if sent_any => refused_after_sent += 1,
+                        SendNow::NotNow => {}
+                        _ => sent_any = true,
+                    }
+                }
+                refused_after_sent
+            }
+        });
+        tokio::time::sleep(Duration::from_micros(200)).await;
+        channel
+            .close(CloseReason::new(CloseKind::Normal, "bye"))
+            .await
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        if writing.join().unwrap() > 0 {
+            refused_after_close += 1;
+        }
+        drop(channel);
+        let mut wire = Vec::new();
+        theirs.read_to_end(&mut wire).await.unwrap();
+        let opcodes = server_frame_opcodes(&wire);
+        assert_eq!(opcodes.last(), Some(&0x8), "the close comes last");
+        assert!(opcodes.len() > 1, "frames were written before the close");
+        assert!(opcodes[..opcodes.len() - 1].iter().all(|&op| op == 0x2));
+    }
+    assert!(refused_after_close > 0, "the writes never met the close");
+}
+
+/// The opcodes of the unmasked frames in `wire`, which must hold whole frames only.
+fn server_frame_opcodes(mut wire: &[u8]) -> Vec<u8> {
+    let mut opcodes = Vec::new();
+    while !wire.is_empty() {
+        assert!(wire.len() >= 2, "a cut frame header");
+        let (len, header) = match wire[1] {
+            126 => (usize::from(u16::from_be_bytes([wire[2], wire[3]])), 4),
+            127 => panic!("no frame here is that long"),
+            len => (usize::from(len), 2),
+        };
+        assert!(wire.len() >= header + len, "a cut frame");
+        opcodes.push(wire[0] & 0x0f);
+        wire = &wire[header + len..];
+    }
+    opcodes
 }
 
 /// Frames written at once (`try_send_now`, one or a few at a time) while the peer

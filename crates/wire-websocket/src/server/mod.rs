@@ -38,7 +38,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -63,6 +62,7 @@ use crate::error::{Error, Result};
 use crate::metrics::SocketMetrics;
 use crate::shared_socket::SharedSocket;
 use crate::socket::{tracked_counted, websocket_config};
+use crate::upgraded_io::UpgradedIo;
 
 struct Shared {
     manager: RoomManager,
@@ -545,11 +545,11 @@ fn accept(
             Some(config.write_buffer_size),
             max_frame,
         );
-        let (io, progress) = tracked_counted(TokioIo::new(upgraded), &shared.metrics);
+        let (io, progress) = tracked_counted(UpgradedIo::new(upgraded), &shared.metrics);
         // tungstenite reads and answers pings through one handle, the channel writes
         // its binary frames through the other.
         let io = SharedSocket::new(io);
-        let frame_writer = Box::new(io.clone());
+        let frame_writer = io.frame_writer();
         // Boxed like the rest below: this future (the whole socket, being built) is
         // needed for a moment, and inline it would stay reserved in the task.
         let socket = Box::pin(WebSocketStream::from_raw_socket(

@@ -97,10 +97,14 @@ impl Peers {
         // A quiet room's frames go out from here when the peer's socket has room,
         // with no writer task woken; a busy room's wait for its flush.
         let busy = self.pace.is_busy();
+        // The author is found once and then told apart by address: comparing its
+        // origin with every key reads each peer's origin bytes, one cache miss per
+        // peer per update (3 % of a quiet room's fan-out in docs/performance.md).
+        let author = skip.and_then(|origin| slots.get(origin)).map(Arc::as_ptr);
         let mut due = Vec::new();
         outside_budget(|| {
-            slots.retain(|origin, slot| {
-                if Some(origin) == skip {
+            slots.retain(|_, slot| {
+                if Some(Arc::as_ptr(slot)) == author {
                     return true;
                 }
                 let offered = if busy {
