@@ -424,8 +424,13 @@ impl Room {
         connection.set_awareness_limits(self.inner.config.awareness_limits);
         let capacity = self.inner.config.peer_queue_capacity.max(MIN_PEER_QUEUE);
         let byte_budget = self.inner.config.peer_queue_bytes;
-        let queue = Arc::new(PeerQueue::new(capacity, byte_budget));
         let kick = self.inner.cancel.child_token();
+        let slot = Arc::new(PeerSlot {
+            queue: PeerQueue::new(capacity, byte_budget),
+            kick: kick.clone(),
+            channel: channel.clone(),
+        });
+        let queue = &slot.queue;
 
         let hello = connection.open(&self.lock_awareness())?;
         for frame in hello {
@@ -435,14 +440,7 @@ impl Room {
                 byte_budget,
             })?;
         }
-        self.inner.peers.insert(
-            origin.clone(),
-            PeerSlot {
-                queue: queue.clone(),
-                kick: kick.clone(),
-                channel: channel.clone(),
-            },
-        );
+        self.inner.peers.insert(origin.clone(), slot.clone());
         tracing::debug!(room = %self.id(), peer = channel.id(), "peer joined");
 
         // The writer is a task of its own rather than a branch of the select below: a
@@ -453,15 +451,15 @@ impl Room {
         let max_batch = self.max_batch();
         let mut writer = tokio::spawn({
             let channel = channel.clone();
-            let queue = queue.clone();
-            async move { write_peer(&*channel, &queue, max_batch).await }
+            let slot = slot.clone();
+            async move { write_peer(&*channel, &slot.queue, max_batch).await }
         });
         // If this future is dropped before the end (a caller's timeout or select), the
         // guard still takes the peer out of the fan-out and stops its writer.
         let _registration = Registration {
             peers: &self.inner.peers,
             origin: origin.clone(),
-            queue: queue.clone(),
+            slot: slot.clone(),
             writer: writer.abort_handle(),
         };
         let mut awareness_ids = HashSet::new();
@@ -477,7 +475,7 @@ impl Room {
                     byte_budget,
                 }
             }),
-            result = self.read_peer(&*channel, &mut connection, Some(&queue), &mut awareness_ids) => result,
+            result = self.read_peer(&*channel, &mut connection, Some(queue), &mut awareness_ids) => result,
             joined = &mut writer => {
                 writer_done = true;
                 joined.unwrap_or_else(|join_error| Err(Error::transport(join_error)))
@@ -629,14 +627,14 @@ impl Drop for RoomInner {
 struct Registration<'a> {
     peers: &'a Peers,
     origin: Origin,
-    queue: Arc<PeerQueue>,
+    slot: Arc<PeerSlot>,
     writer: tokio::task::AbortHandle,
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.peers.remove(&self.origin);
-        self.queue.close();
+        self.slot.queue.close();
         self.writer.abort();
     }
 }
