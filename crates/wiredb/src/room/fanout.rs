@@ -7,14 +7,15 @@
 //! to grow memory.
 //!
 //! A quiet room's frames go out from the fan-out itself. A busy room's gather for a
-//! moment: they are deferred in each peer's queue, and the room's flush task
-//! ([`Peers::flush_deferred`]) writes what gathered for each peer in one call, so a
-//! tick of ten writers' updates costs each peer one write, and no task is woken per
-//! peer.
+//! moment, once for the whole room ([`Gathered`]: one list, not one queue entry
+//! per peer per frame), and the room's flush task ([`Peers::flush_gathered`])
+//! offers what gathered to each peer in one call, so a tick of ten writers' updates
+//! costs each peer one write, and no task is woken per peer.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -26,7 +27,7 @@ use yrs::Origin;
 use tokio::sync::Notify;
 
 use super::pace::Pace;
-use super::queue::{Deferred, PeerQueue, PushError};
+use super::queue::{FLUSH_BYTES, PeerQueue, PushError};
 use crate::channel::{Channel, SendNow};
 
 /// A channel's [`Channel::try_send_now`] as a trait object: the peer set holds
@@ -50,27 +51,89 @@ pub(crate) struct PeerSlot {
     pub(crate) queue: PeerQueue,
     pub(crate) kick: CancellationToken,
     pub(crate) channel: Arc<dyn SendsNow>,
+    /// Tells the author of a gathered frame apart from the others, by a number
+    /// rather than by its origin's bytes.
+    id: u64,
+}
+
+impl PeerSlot {
+    pub(crate) fn new(
+        queue: PeerQueue,
+        kick: CancellationToken,
+        channel: Arc<dyn SendsNow>,
+    ) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        PeerSlot {
+            queue,
+            kick,
+            channel,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+/// A busy room's frames since its last flush, in order, each with its author (the
+/// peer it is not relayed to; `None`: relayed to every peer).
+#[derive(Default)]
+struct Gathered {
+    frames: Vec<Bytes>,
+    authors: Vec<Option<u64>>,
+    bytes: usize,
+}
+
+impl Gathered {
+    fn push(&mut self, frame: &Bytes, author: Option<u64>) {
+        self.bytes += frame.len();
+        self.frames.push(frame.clone());
+        self.authors.push(author);
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.authors.clear();
+        self.bytes = 0;
+    }
+
+    /// The frames for `peer`: all of them, unless it wrote some (then those are
+    /// left out, into `own`, which is the caller's to reuse).
+    fn for_peer<'a>(&'a self, peer: u64, own: &'a mut Vec<Bytes>) -> &'a [Bytes] {
+        if !self.authors.contains(&Some(peer)) {
+            return &self.frames;
+        }
+        own.clear();
+        let others = self.frames.iter().zip(&self.authors);
+        own.extend(
+            others
+                .filter(|(_, author)| **author != Some(peer))
+                .map(|(frame, _)| frame.clone()),
+        );
+        own
+    }
 }
 
 /// The peers of a room, keyed by the origin their transactions carry, how busy
-/// their fan-out is, and which of them hold frames for the room's flush.
+/// their fan-out is, and what a busy room has gathered for its flush.
 pub(crate) struct Peers {
     slots: Mutex<HashMap<Origin, Arc<PeerSlot>>>,
     pace: Pace,
-    /// Peers whose queues hold deferred frames, for the next flush.
-    due: Mutex<Vec<Arc<PeerSlot>>>,
-    /// Told when `due` stops being empty.
+    /// Taken with `slots` held, never the other way round.
+    gathered: Mutex<Gathered>,
+    /// Told when `gathered` stops being empty.
     flush_wanted: Notify,
+    /// Frames gathered beyond which they go out at once (one call's worth).
+    max_batch: usize,
 }
 
 impl Peers {
-    /// A room's peers, busy above `busy_rate` broadcasts a second (0: never).
-    pub(crate) fn new(busy_rate: u32) -> Self {
+    /// A room's peers, busy above `busy_rate` broadcasts a second (0: never),
+    /// gathering at most `max_batch` frames for a flush.
+    pub(crate) fn new(busy_rate: u32, max_batch: usize) -> Self {
         Peers {
             slots: Mutex::default(),
             pace: Pace::new(busy_rate),
-            due: Mutex::default(),
+            gathered: Mutex::default(),
             flush_wanted: Notify::new(),
+            max_batch: max_batch.max(1),
         }
     }
 
@@ -90,79 +153,100 @@ impl Peers {
         self.slots.lock().map(|slots| slots.len()).unwrap_or(0)
     }
 
-    /// Queues `frame` for every peer except the one whose origin is `skip`. The frame
-    /// is encoded once by the caller; each queue gets a reference-counted clone.
+    /// Relays `frame` to every peer except the one whose origin is `skip`. The frame
+    /// is encoded once by the caller; each peer gets a reference-counted clone.
     pub(crate) fn broadcast(&self, frame: &Bytes, skip: Option<&Origin>) {
         let Ok(mut slots) = self.slots.lock() else {
             return;
         };
         self.pace.record(std::time::Instant::now());
-        // A quiet room's frames go out from here when the peer's socket has room,
-        // with no writer task woken; a busy room's wait for its flush.
-        let busy = self.pace.is_busy();
-        // The author is found once and then told apart by address: comparing its
-        // origin with every key reads each peer's origin bytes, one cache miss per
-        // peer per update (3 % of a quiet room's fan-out in docs/performance.md).
-        let author = skip.and_then(|origin| slots.get(origin)).map(Arc::as_ptr);
-        let mut due = Vec::new();
-        outside_budget(|| {
-            slots.retain(|_, slot| {
-                if Some(Arc::as_ptr(slot)) == author {
-                    return true;
-                }
-                let offered = if busy {
-                    slot.queue.defer(frame.clone()).map(|deferred| {
-                        if deferred == Deferred::FlushDue {
-                            due.push(slot.clone());
-                        }
-                    })
-                } else {
-                    slot.queue.offer(frame, &*slot.channel)
-                };
-                match offered {
-                    Ok(()) => true,
-                    Err(PushError::Full) => {
-                        slot.kick.cancel();
-                        false
-                    }
-                    Err(PushError::Closed) => false,
-                }
-            })
-        });
-        drop(slots);
-        if !due.is_empty() {
-            let mut waiting = crate::lock_unpoisoned(&self.due);
-            let first = waiting.is_empty();
-            waiting.append(&mut due);
-            drop(waiting);
-            if first {
+        let author = skip
+            .and_then(|origin| slots.get(origin))
+            .map(|slot| slot.id);
+        let mut gathered = crate::lock_unpoisoned(&self.gathered);
+        if self.pace.is_busy() {
+            // A busy room's frames wait for its flush, gathered once for all peers.
+            let first = gathered.frames.is_empty();
+            gathered.push(frame, author);
+            if gathered.frames.len() >= self.max_batch || gathered.bytes >= FLUSH_BYTES {
+                // One call's worth: out now rather than growing.
+                hand_out(&mut slots, &mut gathered, self.max_batch);
+            } else if first {
                 // A stored permit if the flush task is busy: it runs once more.
                 self.flush_wanted.notify_one();
             }
+            return;
         }
+        // What gathered while the room was busy goes first, so that order holds.
+        if !gathered.frames.is_empty() {
+            hand_out(&mut slots, &mut gathered, self.max_batch);
+        }
+        drop(gathered);
+        // A quiet room's frames go out from here when the peer's socket has room,
+        // with no writer task woken.
+        outside_budget(|| {
+            slots.retain(|_, slot| {
+                if Some(slot.id) == author {
+                    return true;
+                }
+                keep(slot, slot.queue.offer(frame, &*slot.channel))
+            })
+        });
     }
 
-    /// Waits until some peer holds deferred frames.
+    /// Waits until a busy room has gathered frames.
     pub(crate) async fn flush_wanted(&self) {
         self.flush_wanted.notified().await;
     }
 
-    /// Writes every peer's deferred frames, up to `max` per call to its channel
-    /// (more wake its writer). `scratch` is the caller's, kept between flushes so
-    /// that a busy room allocates no list per flush.
-    pub(crate) fn flush_deferred(&self, scratch: &mut Vec<Arc<PeerSlot>>, max: usize) {
-        std::mem::swap(scratch, &mut *crate::lock_unpoisoned(&self.due));
-        outside_budget(|| {
-            for slot in scratch.drain(..) {
-                // A channel that panics costs its own peer (kicked), not the
-                // flush of the others nor the room's flush task.
-                let flush = || slot.queue.flush_deferred(&*slot.channel, max);
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(flush)).is_err() {
+    /// Offers what the room gathered to every peer, in one call each.
+    pub(crate) fn flush_gathered(&self) {
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        let mut gathered = crate::lock_unpoisoned(&self.gathered);
+        if !gathered.frames.is_empty() {
+            hand_out(&mut slots, &mut gathered, self.max_batch);
+        }
+    }
+}
+
+/// Offers `gathered` to every peer but each frame's author, up to `max` frames per
+/// call to its channel (more go to its writer), and empties it.
+fn hand_out(slots: &mut HashMap<Origin, Arc<PeerSlot>>, gathered: &mut Gathered, max: usize) {
+    let mut own = Vec::new();
+    outside_budget(|| {
+        slots.retain(|_, slot| {
+            let frames = gathered.for_peer(slot.id, &mut own);
+            if frames.is_empty() {
+                return true;
+            }
+            // A channel that panics costs its own peer (kicked), not the others
+            // nor the room's flush task.
+            let offer = || slot.queue.offer_batch(frames, &*slot.channel, max);
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(offer)) {
+                Ok(offered) => keep(slot, offered),
+                Err(_) => {
                     tracing::error!("a channel panicked in try_send_now: peer dropped");
                     slot.kick.cancel();
+                    false
                 }
             }
-        });
+        })
+    });
+    gathered.clear();
+}
+
+/// Whether a peer stays in the fan-out after an offer: one not keeping up is
+/// kicked, one whose writer is gone is dropped.
+fn keep(slot: &PeerSlot, offered: Result<(), PushError>) -> bool {
+    match offered {
+        Ok(()) => true,
+        Err(PushError::Full) => {
+            slot.kick.cancel();
+            false
+        }
+        Err(PushError::Closed) => false,
     }
 }
 
@@ -186,7 +270,7 @@ fn outside_budget(writes: impl FnOnce()) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     /// A channel that takes every frame at once and counts the calls made while the
     /// task's budget had run out (when a socket would have answered `Pending`).
@@ -223,14 +307,14 @@ mod tests {
     async fn writes_to_peers_are_not_cut_off_by_the_task_budget() {
         // Never busy; busy from the second broadcast in a 100 ms window on.
         for busy_rate in [0, 10] {
-            let peers = Peers::new(busy_rate);
+            let peers = Peers::new(busy_rate, 64);
             let watcher = Arc::new(BudgetWatcher::default());
             for _ in 0..200 {
-                let slot = PeerSlot {
-                    queue: PeerQueue::new(16, 1 << 20),
-                    kick: CancellationToken::new(),
-                    channel: watcher.clone(),
-                };
+                let slot = PeerSlot::new(
+                    PeerQueue::new(16, 1 << 20),
+                    CancellationToken::new(),
+                    watcher.clone(),
+                );
                 peers.insert(crate::origin::unique_origin("peer"), Arc::new(slot));
             }
             std::future::poll_fn(|cx| {
@@ -238,7 +322,7 @@ mod tests {
                 for _ in 0..3 {
                     peers.broadcast(&Bytes::from_static(b"update"), None);
                 }
-                peers.flush_deferred(&mut Vec::new(), 64);
+                peers.flush_gathered();
                 Poll::Ready(())
             })
             .await;
@@ -265,7 +349,7 @@ mod tests {
                 panic!("a broken channel");
             }
         }
-        let peers = Peers::new(10);
+        let peers = Peers::new(10, 64);
         let watcher = Arc::new(BudgetWatcher::default());
         let mut kicks = Vec::new();
         for i in 0..3 {
@@ -276,11 +360,7 @@ mod tests {
             } else {
                 watcher.clone()
             };
-            let slot = PeerSlot {
-                queue: PeerQueue::new(16, 1 << 20),
-                kick,
-                channel,
-            };
+            let slot = PeerSlot::new(PeerQueue::new(16, 1 << 20), kick, channel);
             peers.insert(crate::origin::unique_origin("peer"), Arc::new(slot));
         }
         // Busy from the second broadcast on: the second is deferred for the flush.
@@ -288,9 +368,131 @@ mod tests {
             peers.broadcast(&Bytes::from_static(b"update"), None);
         }
         let before = watcher.calls.load(Ordering::Relaxed);
-        peers.flush_deferred(&mut Vec::new(), 64);
+        peers.flush_gathered();
         assert_eq!(watcher.calls.load(Ordering::Relaxed) - before, 2);
         let kicked: Vec<bool> = kicks.iter().map(CancellationToken::is_cancelled).collect();
         assert_eq!(kicked.iter().filter(|k| **k).count(), 1, "{kicked:?}");
+    }
+
+    /// Records the first byte of each frame of each call to it; takes all, or none.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<Vec<u8>>>,
+        declines: bool,
+    }
+
+    impl SendsNow for Recorder {
+        fn try_send_now(&self, frames: &[Bytes]) -> SendNow {
+            if self.declines {
+                return SendNow::NotNow;
+            }
+            let firsts = frames.iter().map(|frame| frame[0]).collect();
+            self.calls.lock().unwrap().push(firsts);
+            SendNow::Sent
+        }
+    }
+
+    impl Recorder {
+        fn calls(&self) -> Vec<Vec<u8>> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    /// Three peers, each with a recording channel and a queue of `capacity`.
+    fn three_peers(
+        peers: &Peers,
+        capacity: usize,
+    ) -> Vec<(Origin, Arc<Recorder>, CancellationToken)> {
+        (0..3)
+            .map(|_| {
+                let origin = crate::origin::unique_origin("peer");
+                let channel = Arc::new(Recorder::default());
+                let kick = CancellationToken::new();
+                let queue = PeerQueue::new(capacity, 1 << 20);
+                let slot = PeerSlot::new(queue, kick.clone(), channel.clone());
+                peers.insert(origin.clone(), Arc::new(slot));
+                (origin, channel, kick)
+            })
+            .collect()
+    }
+
+    fn frame(i: u8) -> Bytes {
+        Bytes::from(vec![i])
+    }
+
+    /// A busy room's frames reach each peer in one call at the flush, in order,
+    /// without those the peer wrote itself.
+    #[test]
+    fn gathered_frames_reach_every_peer_but_their_author_in_one_call() {
+        let peers = Peers::new(10, 64);
+        let three = three_peers(&peers, 16);
+        let (a, b) = (&three[0].0, &three[1].0);
+        // Quiet for the first: at once. Busy from the second on: gathered.
+        peers.broadcast(&frame(0), Some(a));
+        peers.broadcast(&frame(1), Some(a));
+        peers.broadcast(&frame(2), Some(b));
+        peers.broadcast(&frame(3), None);
+        assert_eq!(three[2].1.calls(), [vec![0]], "nothing before the flush");
+        peers.flush_gathered();
+        assert_eq!(three[0].1.calls(), [vec![2, 3]]);
+        assert_eq!(three[1].1.calls(), [vec![0], vec![1, 3]]);
+        assert_eq!(three[2].1.calls(), [vec![0], vec![1, 2, 3]]);
+        peers.flush_gathered();
+        assert_eq!(
+            three[2].1.calls().len(),
+            2,
+            "a flush with nothing gathered sends nothing"
+        );
+    }
+
+    /// One call's worth goes out at once, without waiting for the flush.
+    #[test]
+    fn a_full_gathering_goes_out_without_the_flush() {
+        let peers = Peers::new(10, 3);
+        let three = three_peers(&peers, 16);
+        for i in 0..4 {
+            peers.broadcast(&frame(i), None);
+        }
+        assert_eq!(three[2].1.calls(), [vec![0], vec![1, 2, 3]]);
+    }
+
+    /// Once the room is quiet again, what it gathered goes out before the next
+    /// frame, which then goes out at once.
+    #[tokio::test]
+    async fn gathered_frames_go_before_the_first_frame_of_a_quiet_room() {
+        let peers = Peers::new(10, 64);
+        let three = three_peers(&peers, 16);
+        peers.broadcast(&frame(0), None);
+        peers.broadcast(&frame(1), None);
+        // Two windows of the pace without a broadcast: quiet again.
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        peers.broadcast(&frame(2), None);
+        assert_eq!(three[2].1.calls(), [vec![0], vec![1], vec![2]]);
+    }
+
+    /// A peer whose queue cannot take what gathered is kicked and leaves the room's
+    /// fan-out; the others get it.
+    #[test]
+    fn a_peer_that_cannot_take_what_gathered_is_kicked() {
+        let peers = Peers::new(10, 64);
+        let mut three = three_peers(&peers, 16);
+        let origin = crate::origin::unique_origin("peer");
+        let kick = CancellationToken::new();
+        let declines = Arc::new(Recorder {
+            declines: true,
+            ..Recorder::default()
+        });
+        let slot = PeerSlot::new(PeerQueue::new(2, 1 << 20), kick.clone(), declines);
+        peers.insert(origin, Arc::new(slot));
+        for i in 0..3 {
+            peers.broadcast(&frame(i), None);
+        }
+        assert!(!kick.is_cancelled(), "its queue holds the first");
+        peers.flush_gathered();
+        assert!(kick.is_cancelled(), "1 queued + 2 gathered > 2");
+        assert_eq!(peers.len(), 3);
+        let (_, channel, kick) = three.pop().unwrap();
+        assert_eq!(channel.calls(), [vec![0], vec![1, 2]]);
+        assert!(!kick.is_cancelled());
     }
 }

@@ -220,7 +220,7 @@ impl Room {
 
     /// A room over an existing document.
     pub fn with_doc(id: impl Into<String>, doc: Doc, config: RoomConfig) -> Self {
-        let peers = Arc::new(Peers::new(config.linger_above));
+        let peers = Arc::new(Peers::new(config.linger_above, config.max_batch));
         let write_ahead = SharedWriteAhead::default();
         let cancel = CancellationToken::new();
         let updates = peers.clone();
@@ -425,11 +425,11 @@ impl Room {
         let capacity = self.inner.config.peer_queue_capacity.max(MIN_PEER_QUEUE);
         let byte_budget = self.inner.config.peer_queue_bytes;
         let kick = self.inner.cancel.child_token();
-        let slot = Arc::new(PeerSlot {
-            queue: PeerQueue::new(capacity, byte_budget),
-            kick: kick.clone(),
-            channel: channel.clone(),
-        });
+        let slot = Arc::new(PeerSlot::new(
+            PeerQueue::new(capacity, byte_budget),
+            kick.clone(),
+            channel.clone(),
+        ));
         let queue = &slot.queue;
 
         let hello = connection.open(&self.lock_awareness())?;
@@ -540,10 +540,8 @@ impl Room {
         }
         let peers = self.inner.peers.clone();
         let linger = self.inner.config.linger;
-        let max_batch = self.max_batch();
         let closing = self.inner.cancel.clone();
         self.inner.tasks.spawn(async move {
-            let mut scratch = Vec::new();
             loop {
                 tokio::select! {
                     _ = closing.cancelled() => return,
@@ -552,7 +550,7 @@ impl Room {
                 if !linger.is_zero() {
                     tokio::time::sleep(linger).await;
                 }
-                peers.flush_deferred(&mut scratch, max_batch);
+                peers.flush_gathered();
             }
         });
     }

@@ -8,10 +8,9 @@
 //!
 //! A frame offered while the queue is empty and its writer idle may skip it: the
 //! channel writes it at once if it can ([`PeerQueue::offer`]), and the writer is
-//! woken only to finish a write the socket took part of. In a busy room frames are
-//! deferred instead ([`PeerQueue::defer`]): they wait, without waking the writer,
-//! for the room's flush, which writes what gathered in one call to the channel
-//! ([`PeerQueue::flush_deferred`]) and wakes the writer only if the channel cannot.
+//! woken only to finish a write the socket took part of. A busy room's frames,
+//! gathered by the room for a moment, are offered the same way, several in one call
+//! ([`PeerQueue::offer_batch`]).
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
@@ -38,10 +37,10 @@ pub(crate) struct Taken {
     oversize: bool,
 }
 
-/// Bytes of deferred frames beyond which the room's flush leaves them to the peer's
-/// writer: the flush copies what it writes under the queue's lock, and one large
-/// batch must not hold up the room's fan-out.
-const FLUSH_BYTES: usize = 64 * 1024;
+/// Bytes of gathered frames beyond which they are left to the peer's writer rather
+/// than written at once: a write at once copies them under the queue's lock (and
+/// the room's), and one large batch must not hold up the room's fan-out.
+pub(crate) const FLUSH_BYTES: usize = 64 * 1024;
 
 /// Frames drained at once beyond which a drained queue releases its buffer.
 const KEEP_CAPACITY: usize = 16;
@@ -67,18 +66,6 @@ struct State {
     /// The part of it the writer is finishing now, given back by
     /// [`PeerQueue::written`].
     finishing: Taken,
-    /// The room's flush will come for this queue's frames (its writer was not told
-    /// of them).
-    deferred: bool,
-}
-
-/// Whether a deferred frame needs the room's flush to be told of this queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Deferred {
-    /// The first frame since the last flush, and no writer at work: tell it.
-    FlushDue,
-    /// The flush or the writer knows already.
-    Known,
 }
 
 /// A multi-producer, single-consumer queue of frames, bounded in frames and in bytes.
@@ -182,13 +169,7 @@ impl PeerQueue {
             match channel.try_send_now(frames) {
                 SendNow::Sent => return Ok(()),
                 SendNow::Started => {
-                    // Charged though not admitted: it is taken, and the budget
-                    // must still see it until it is written.
-                    state.bytes += frame.len();
-                    if frame.len() > self.byte_budget {
-                        state.oversize = frame.len();
-                    }
-                    let taken = self.measure(frames);
+                    let taken = self.charge(&mut state, frames);
                     self.started(state, taken);
                     return Ok(());
                 }
@@ -198,55 +179,61 @@ impl PeerQueue {
         self.push_locked(state, frame.clone())
     }
 
-    /// Queues `frame` for the room's flush rather than the writer (a busy room, whose
-    /// frames gather for a moment so that they go out in one write). Says whether
-    /// the flush must be told of this queue.
-    pub(crate) fn defer(&self, frame: Bytes) -> Result<Deferred, PushError> {
+    /// Hands `frames` (a busy room's, gathered for a moment) to `channel` in one
+    /// call if nothing is queued or being written before them and they are at most
+    /// `max` frames of at most [`FLUSH_BYTES`]; else, or if the channel declines,
+    /// queues them for the writer. `Full` if the budget cannot take them all (the
+    /// peer is then dropped, so that some of them were queued does not matter).
+    pub(crate) fn offer_batch(
+        &self,
+        frames: &[Bytes],
+        channel: &dyn SendsNow,
+        max: usize,
+    ) -> Result<(), PushError> {
         let mut state = self.state();
         if state.closed {
             return Err(PushError::Closed);
         }
-        self.admit(&mut state, frame)?;
-        // A writer at work (writing, or told to finish a write) takes the frame
-        // when it is done; one told of earlier frames takes it with them.
-        if state.deferred || state.writing || state.flush_due || state.frames.len() > 1 {
-            return Ok(Deferred::Known);
+        let small =
+            frames.len() <= max && frames.iter().map(Bytes::len).sum::<usize>() <= FLUSH_BYTES;
+        if small && state.frames.is_empty() && !state.writing && !state.flush_due {
+            match channel.try_send_now(frames) {
+                SendNow::Sent => return Ok(()),
+                SendNow::Started => {
+                    let taken = self.charge(&mut state, frames);
+                    self.started(state, taken);
+                    return Ok(());
+                }
+                SendNow::NotNow => {}
+            }
         }
-        state.deferred = true;
-        Ok(Deferred::FlushDue)
+        let tell_writer = state.frames.is_empty() && !state.flush_due;
+        for frame in frames {
+            self.admit(&mut state, frame.clone())?;
+        }
+        drop(state);
+        if tell_writer {
+            // As in `push_locked`: told once per queue that stops being empty.
+            self.ready.notify_one();
+        }
+        Ok(())
     }
 
-    /// The room's flush: hands the frames deferred here to `channel` in one call,
-    /// if nothing is being written before them and they are at most `max` frames
-    /// of at most [`FLUSH_BYTES`]; else, or if the channel declines, wakes the
-    /// writer to send them.
-    pub(crate) fn flush_deferred(&self, channel: &dyn SendsNow, max: usize) {
-        let mut state = self.state();
-        if !std::mem::take(&mut state.deferred) || state.closed || state.frames.is_empty() {
-            return;
-        }
-        if state.writing || state.flush_due {
-            // The writer at work takes them when it is done.
-            return;
-        }
-        let frames = state.frames.make_contiguous();
+    /// Charges `frames`, taken by the channel at once but only partly written, to
+    /// the budget though they were never admitted: they are this peer's memory
+    /// (in the channel's buffer) until the writer has finished them.
+    fn charge(&self, state: &mut State, frames: &[Bytes]) -> Taken {
         let taken = self.measure(frames);
-        let answer = if frames.len() <= max && taken.bytes <= FLUSH_BYTES {
-            channel.try_send_now(frames)
-        } else {
-            SendNow::NotNow
-        };
-        if answer == SendNow::NotNow {
-            drop(state);
-            self.ready.notify_one();
-            return;
+        state.bytes += taken.bytes;
+        if let Some(large) = frames
+            .iter()
+            .map(Bytes::len)
+            .filter(|&len| len > self.byte_budget)
+            .max()
+        {
+            state.oversize = large;
         }
-        state.frames.clear();
-        Self::release_drained(&mut state.frames);
-        match answer {
-            SendNow::Started => self.started(state, taken),
-            _ => Self::release(&mut state, taken),
-        }
+        taken
     }
 
     fn push_locked(&self, mut state: MutexGuard<'_, State>, frame: Bytes) -> Result<(), PushError> {
@@ -559,71 +546,75 @@ mod tests {
         assert_eq!(queue.pop_batch(&mut batch, 8).await, None);
     }
 
-    /// A busy room's frames wait for the flush, which hands them to the channel in
-    /// one call; only the first since the last flush asks for one.
+    /// A busy room's gathered frames go to the channel in one call when nothing is
+    /// before them, and to the writer when something is, when the channel declines
+    /// or only partly writes them, or when they are too many for a call.
     #[tokio::test]
-    async fn deferred_frames_go_out_in_one_call_at_the_flush() {
-        let queue = PeerQueue::new(3, 1 << 20);
-        let frame = |i: u8| Bytes::from(vec![i]);
-        assert_eq!(queue.defer(frame(0)), Ok(Deferred::FlushDue));
-        assert_eq!(queue.defer(frame(1)), Ok(Deferred::Known));
-        assert_eq!(queue.defer(frame(2)), Ok(Deferred::Known));
-        assert_eq!(queue.defer(frame(3)), Err(PushError::Full), "bounded too");
-        let channel = Scripted::new(&[SendNow::Sent]);
-        queue.flush_deferred(&channel, 64);
-        assert_eq!(channel.calls_left(), 0);
-        let taken: Vec<u8> = channel.taken.lock().unwrap().iter().map(|f| f[0]).collect();
-        assert_eq!(taken, [0, 1, 2]);
-        assert_eq!(queue.bytes(), 0, "written frames hold nothing");
-        // A second flush finds nothing (the script would panic if asked again), and
-        // the next frame asks for a flush of its own.
-        queue.flush_deferred(&channel, 64);
-        assert_eq!(queue.defer(frame(4)), Ok(Deferred::FlushDue));
-    }
-
-    /// The flush leaves frames to a writer at work, and wakes the writer for those
-    /// the channel declines, or only partly writes, or that are too many for a call.
-    #[tokio::test]
-    async fn a_flush_leaves_to_the_writer_what_it_cannot_write() {
+    async fn gathered_frames_go_out_in_one_call_or_to_the_writer() {
         let queue = PeerQueue::new(64, 1 << 20);
-        let frame = |i: u8| Bytes::from(vec![i]);
+        let frames =
+            |from: u8, to: u8| (from..to).map(|i| Bytes::from(vec![i])).collect::<Vec<_>>();
         let mut batch = Vec::new();
 
+        let channel = Scripted::new(&[SendNow::Sent]);
+        queue.offer_batch(&frames(0, 3), &channel, 64).unwrap();
+        assert_eq!(channel.calls_left(), 0, "one call for the three");
+        assert_eq!(queue.bytes(), 0, "written frames hold nothing");
+
         // A writer holding a batch: nothing is asked of the channel (no script).
-        queue.try_push(frame(0)).unwrap();
+        queue.try_push(Bytes::from_static(b"w")).unwrap();
         assert_eq!(pop_soon(&queue, &mut batch).await, Some(1));
-        assert_eq!(queue.defer(frame(1)), Ok(Deferred::Known));
-        queue.flush_deferred(&Scripted::new(&[]), 64);
+        queue
+            .offer_batch(&frames(3, 5), &Scripted::new(&[]), 64)
+            .unwrap();
         queue.written(queue.measure(&batch));
+        batch.clear();
         assert_eq!(
             pop_soon(&queue, &mut batch).await,
-            Some(1),
-            "the writer takes it after"
+            Some(2),
+            "the writer takes them after"
         );
-        queue.written(queue.measure(&batch[1..]));
+        queue.written(queue.measure(&batch));
 
-        // Declined: the writer is woken for it.
-        assert_eq!(queue.defer(frame(2)), Ok(Deferred::FlushDue));
-        queue.flush_deferred(&Scripted::new(&[SendNow::NotNow]), 64);
-        assert_eq!(pop_soon(&queue, &mut batch).await, Some(1));
+        // Declined: the writer is woken for them.
+        queue
+            .offer_batch(&frames(5, 7), &Scripted::new(&[SendNow::NotNow]), 64)
+            .unwrap();
+        assert_eq!(pop_soon(&queue, &mut batch).await, Some(2));
         queue.written(queue.measure(&batch[2..]));
 
         // Partly written: the writer is woken with no frames, to finish it.
-        assert_eq!(queue.defer(frame(3)), Ok(Deferred::FlushDue));
         let channel = Scripted::new(&[SendNow::Started]);
-        queue.flush_deferred(&channel, 64);
+        queue.offer_batch(&frames(7, 8), &channel, 64).unwrap();
         assert_eq!(pop_soon(&queue, &mut batch).await, Some(0));
         queue.written(queue.measure(&[]));
 
         // More than one call may carry: left to the writer, whole.
-        for i in 4..7 {
-            queue.defer(frame(i)).unwrap();
-        }
-        queue.flush_deferred(&Scripted::new(&[]), 2);
+        queue
+            .offer_batch(&frames(8, 11), &Scripted::new(&[]), 2)
+            .unwrap();
         assert_eq!(pop_soon(&queue, &mut batch).await, Some(3));
         let by_writer: Vec<u8> = batch.iter().map(|f| f[0]).collect();
-        assert_eq!(by_writer, [0, 1, 2, 4, 5, 6]);
-        assert_eq!(channel.taken.lock().unwrap()[0][0], 3);
+        assert_eq!(by_writer, [3, 4, 5, 6, 8, 9, 10]);
+        assert_eq!(channel.taken.lock().unwrap()[0][0], 7);
+    }
+
+    /// Gathered frames the budget cannot take are refused, and a closed queue
+    /// takes none.
+    #[test]
+    fn gathered_frames_are_bounded_too() {
+        let queue = PeerQueue::new(3, 1 << 20);
+        let frames: Vec<Bytes> = (0..4u8).map(|i| Bytes::from(vec![i])).collect();
+        let declines = Scripted::new(&[SendNow::NotNow]);
+        assert_eq!(
+            queue.offer_batch(&frames, &declines, 64),
+            Err(PushError::Full)
+        );
+        queue.close();
+        assert_eq!(
+            queue.offer_batch(&frames[..1], &Scripted::new(&[]), 64),
+            Err(PushError::Closed)
+        );
     }
 
     /// Frames taken at once but only partly written still count against the budget
@@ -639,11 +630,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!(queue.bytes(), 4);
-        // A flush is not even asked while a write is unfinished.
-        queue.defer(Bytes::from_static(b"efgh")).unwrap();
-        queue.flush_deferred(&Scripted::new(&[]), 64);
+        // The channel is not even asked while a write is unfinished.
+        let efgh = [Bytes::from_static(b"efgh")];
+        queue.offer_batch(&efgh, &Scripted::new(&[]), 64).unwrap();
         assert_eq!(
-            queue.defer(Bytes::from_static(b"ijk")),
+            queue.offer_batch(&[Bytes::from_static(b"ijk")], &Scripted::new(&[]), 64),
             Err(PushError::Full),
             "4 unfinished + 4 queued + 3 > 10"
         );
@@ -651,8 +642,10 @@ mod tests {
         queue.written(queue.measure(&batch));
         assert_eq!(queue.bytes(), 0);
 
-        queue.defer(Bytes::from_static(b"abcdef")).unwrap();
-        queue.flush_deferred(&Scripted::new(&[SendNow::Started]), 64);
+        let abcdef = [Bytes::from_static(b"abcdef")];
+        queue
+            .offer_batch(&abcdef, &Scripted::new(&[SendNow::Started]), 64)
+            .unwrap();
         assert_eq!(queue.bytes(), 6, "partly written by the flush");
         assert_eq!(
             queue.try_push(Bytes::from_static(b"12345")),
@@ -668,11 +661,9 @@ mod tests {
     #[tokio::test]
     async fn a_flush_leaves_large_batches_to_the_writer() {
         let queue = PeerQueue::new(64, 1 << 20);
-        for _ in 0..3 {
-            queue.defer(Bytes::from(vec![0; FLUSH_BYTES / 2])).unwrap();
-        }
+        let large = vec![Bytes::from(vec![0; FLUSH_BYTES / 2]); 3];
         // The channel would panic if asked.
-        queue.flush_deferred(&Scripted::new(&[]), 64);
+        queue.offer_batch(&large, &Scripted::new(&[]), 64).unwrap();
         let mut batch = Vec::new();
         assert_eq!(pop_soon(&queue, &mut batch).await, Some(3));
     }
