@@ -371,4 +371,16 @@ mod tests {
         assert_eq!(&out[..10], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
         assert_eq!(out.len(), 10 + 70_000);
     }
+
+    /// Once the close is on its way, frames are no longer written at once, though
+    /// the socket has room: they would follow it.
+    #[tokio::test]
+    async fn frames_are_refused_once_the_close_is_on_its_way() {
+        let (ours, _theirs) = tokio::io::duplex(1024);
+        let writer = SharedSocket::new(ours).frame_writer();
+        let frame = [bytes::Bytes::from_static(b"edit")];
+        assert_eq!(writer.try_write_frames(&frame), SendNow::Sent);
+        writer.refuse_frames();
+        assert_eq!(writer.try_write_frames(&frame), SendNow::NotNow);
+    }
 }

@@ -137,22 +137,28 @@ async fn frames_written_at_once_never_follow_the_close() {
         let (ours, mut theirs) = tokio::io::duplex(1 << 20);
         let channel = Arc::new(server_channel(ours, None).await);
         let stop = Arc::new(AtomicBool::new(false));
+        let sent_any = Arc::new(AtomicBool::new(false));
         let writing = std::thread::spawn({
-            let (channel, stop) = (channel.clone(), stop.clone());
+            let (channel, stop, sent_any) = (channel.clone(), stop.clone(), sent_any.clone());
             move || {
                 let frame = [Bytes::from_static(b"edit")];
                 let mut refused_after_sent = 0;
-                let mut sent_any = false;
                 while !stop.load(Ordering::Relaxed) {
                     match channel.try_send_now(&frame) {
-                        SendNow::NotNow if sent_any => refused_after_sent += 1,
+                        SendNow::NotNow if sent_any.load(Ordering::Relaxed) => {
+                            refused_after_sent += 1
+                        }
                         SendNow::NotNow => {}
-                        _ => sent_any = true,
+                        _ => sent_any.store(true, Ordering::Relaxed),
                     }
                 }
                 refused_after_sent
             }
         });
+        // The close is started while the other thread is writing.
+        while !sent_any.load(Ordering::Relaxed) {
+            tokio::task::yield_now().await;
+        }
         tokio::time::sleep(Duration::from_micros(200)).await;
         channel
             .close(CloseReason::new(CloseKind::Normal, "bye"))
