@@ -160,23 +160,37 @@ impl PeerQueue {
     /// before it (so order holds), else queues it as [`PeerQueue::try_push`]. Under
     /// the queue's lock, so no frame can be queued between the check and the write.
     pub(crate) fn offer(&self, frame: &Bytes, channel: &dyn SendsNow) -> Result<(), PushError> {
-        let mut state = self.state();
+        let state = self.state();
         if state.closed {
             return Err(PushError::Closed);
         }
-        if state.frames.is_empty() && !state.writing && !state.flush_due {
-            let frames = std::slice::from_ref(frame);
-            match channel.try_send_now(frames) {
-                SendNow::Sent => return Ok(()),
-                SendNow::Started => {
-                    let taken = self.charge(&mut state, frames);
-                    self.started(state, taken);
-                    return Ok(());
-                }
-                SendNow::NotNow => {}
-            }
-        }
+        let Some(state) = self.send_if_idle(state, std::slice::from_ref(frame), channel) else {
+            return Ok(());
+        };
         self.push_locked(state, frame.clone())
+    }
+
+    /// Hands `frames` to `channel` at once if nothing is queued, being written or
+    /// half written before them. `None` once the channel has taken them (written,
+    /// or started and charged to the budget); else the lock, to queue them.
+    fn send_if_idle<'a>(
+        &self,
+        mut state: MutexGuard<'a, State>,
+        frames: &[Bytes],
+        channel: &dyn SendsNow,
+    ) -> Option<MutexGuard<'a, State>> {
+        if !state.frames.is_empty() || state.writing || state.flush_due {
+            return Some(state);
+        }
+        match channel.try_send_now(frames) {
+            SendNow::Sent => None,
+            SendNow::Started => {
+                let taken = self.charge(&mut state, frames);
+                self.started(state, taken);
+                None
+            }
+            SendNow::NotNow => Some(state),
+        }
     }
 
     /// Hands `frames` (a busy room's, gathered for a moment) to `channel` in one
@@ -196,15 +210,10 @@ impl PeerQueue {
         }
         let small =
             frames.len() <= max && frames.iter().map(Bytes::len).sum::<usize>() <= FLUSH_BYTES;
-        if small && state.frames.is_empty() && !state.writing && !state.flush_due {
-            match channel.try_send_now(frames) {
-                SendNow::Sent => return Ok(()),
-                SendNow::Started => {
-                    let taken = self.charge(&mut state, frames);
-                    self.started(state, taken);
-                    return Ok(());
-                }
-                SendNow::NotNow => {}
+        if small {
+            match self.send_if_idle(state, frames, channel) {
+                None => return Ok(()),
+                Some(locked) => state = locked,
             }
         }
         let tell_writer = state.frames.is_empty() && !state.flush_due;
