@@ -119,50 +119,7 @@ impl<T> Shared<T> {
 }
 
 impl<T: AsyncWrite + Unpin> Shared<T> {
-    /// Takes `frames` as unmasked binary WebSocket frames (a server's), behind
-    /// whatever is waiting; [`Shared::poll_drain`] then writes them.
-    fn write_frames(&self, frames: &[bytes::Bytes]) {
-        encode_frames(&mut self.state().waiting, frames);
-    }
-
-    /// Frames `frames` and writes them at once, in one write, if nothing is waiting
-    /// before them and the close is not on its way (else [`SendNow::NotNow`]). No
-    /// task waits: if the socket takes only part, the rest waits for
-    /// [`Shared::poll_drain`] ([`SendNow::Started`]).
-    fn try_write_frames(&self, frames: &[bytes::Bytes]) -> SendNow {
-        let mut state = self.state();
-        if !state.waiting.is_empty() || state.refusing {
-            return SendNow::NotNow;
-        }
-        let len: usize = frames.iter().map(|frame| framed_len(frame.len())).sum();
-        // The common cases (an edit, an awareness change; a busy room's tick of a few
-        // of them) are framed on the stack, so a connection's buffer stays
-        // unallocated; in two sizes, so that one edit does not zero 2 KiB.
-        let wake = &self.wake_writers;
-        if len <= STACK_WRITE {
-            return if len <= SMALL_WRITE {
-                Self::write_on_stack::<SMALL_WRITE>(&mut state, wake, frames, len)
-            } else {
-                Self::write_on_stack::<STACK_WRITE>(&mut state, wake, frames, len)
-            };
-        }
-        encode_frames(&mut state.waiting, frames);
-        let mut socket_cx = Context::from_waker(&self.wake_writers);
-        match Self::write_waiting(&mut state, &mut socket_cx) {
-            Poll::Ready(Ok(())) => SendNow::Sent,
-            // Nothing written: not taken, so that the frames stay in the peer's
-            // queue (and its budget) and the writer sends them.
-            Poll::Ready(Err(_)) | Poll::Pending if state.waiting.len() == len => {
-                state.waiting = Vec::new();
-                SendNow::NotNow
-            }
-            // Partly written: the rest is taken, in order, and the writer's drain
-            // writes it (or meets the error).
-            Poll::Ready(Err(_)) | Poll::Pending => SendNow::Started,
-        }
-    }
-
-    /// [`Shared::try_write_frames`] for frames of `len` bytes framed, at most `N`.
+    /// [`FrameWriter::try_write_frames`] for frames of `len` bytes framed, at most `N`.
     fn write_on_stack<const N: usize>(
         state: &mut State<T>,
         wake_writers: &Waker,
@@ -188,12 +145,6 @@ impl<T: AsyncWrite + Unpin> Shared<T> {
             // Nothing written: the writer sends them, and meets the error then.
             Poll::Ready(Err(_)) | Poll::Pending => SendNow::NotNow,
         }
-    }
-
-    /// Writes what is waiting; ready once the socket has taken all of it.
-    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut state = self.state();
-        self.drain(&mut state, cx)
     }
 
     fn drain(&self, state: &mut State<T>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -231,16 +182,53 @@ impl<T: AsyncWrite + Unpin> Shared<T> {
 }
 
 impl<T: AsyncWrite + Unpin + Send> FrameWriter for Shared<T> {
+    /// Takes `frames` as unmasked binary WebSocket frames (a server's), behind
+    /// whatever is waiting; [`FrameWriter::poll_drain`] then writes them.
     fn write_frames(&self, frames: &[bytes::Bytes]) {
-        Shared::write_frames(self, frames);
+        encode_frames(&mut self.state().waiting, frames);
     }
 
+    /// Frames `frames` and writes them at once, in one write, if nothing is waiting
+    /// before them and the close is not on its way (else [`SendNow::NotNow`]). No
+    /// task waits: if the socket takes only part, the rest waits for
+    /// [`FrameWriter::poll_drain`] ([`SendNow::Started`]).
     fn try_write_frames(&self, frames: &[bytes::Bytes]) -> SendNow {
-        Shared::try_write_frames(self, frames)
+        let mut state = self.state();
+        if !state.waiting.is_empty() || state.refusing {
+            return SendNow::NotNow;
+        }
+        let len: usize = frames.iter().map(|frame| framed_len(frame.len())).sum();
+        // The common cases (an edit, an awareness change; a busy room's tick of a few
+        // of them) are framed on the stack, so a connection's buffer stays
+        // unallocated; in two sizes, so that one edit does not zero 2 KiB.
+        let wake = &self.wake_writers;
+        if len <= STACK_WRITE {
+            return if len <= SMALL_WRITE {
+                Self::write_on_stack::<SMALL_WRITE>(&mut state, wake, frames, len)
+            } else {
+                Self::write_on_stack::<STACK_WRITE>(&mut state, wake, frames, len)
+            };
+        }
+        encode_frames(&mut state.waiting, frames);
+        let mut socket_cx = Context::from_waker(&self.wake_writers);
+        match Self::write_waiting(&mut state, &mut socket_cx) {
+            Poll::Ready(Ok(())) => SendNow::Sent,
+            // Nothing written: not taken, so that the frames stay in the peer's
+            // queue (and its budget) and the writer sends them.
+            Poll::Ready(Err(_)) | Poll::Pending if state.waiting.len() == len => {
+                state.waiting = Vec::new();
+                SendNow::NotNow
+            }
+            // Partly written: the rest is taken, in order, and the writer's drain
+            // writes it (or meets the error).
+            Poll::Ready(Err(_)) | Poll::Pending => SendNow::Started,
+        }
     }
 
+    /// Writes what is waiting; ready once the socket has taken all of it.
     fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Shared::poll_drain(self, cx)
+        let mut state = self.state();
+        self.drain(&mut state, cx)
     }
 
     fn refuse_frames(&self) {
