@@ -140,7 +140,9 @@ pub trait Channel: Send + Sync + 'static {
     /// [`SendNow::Started`] means it took them but the socket took only part; the
     /// rest goes out with the next [`Channel::send_batch`], which the caller then
     /// makes, if need be with no frames. The default declines ([`SendNow::NotNow`]):
-    /// the frames are queued and sent by [`Channel::send_batch`] as before.
+    /// the frames are queued and sent by [`Channel::send_batch`] as before. A panic
+    /// in it is a bug of the channel: the room catches it, logs it and drops this
+    /// peer, and goes on relaying to the others.
     fn try_send_now(&self, frames: &[Bytes]) -> SendNow {
         let _ = frames;
         SendNow::NotNow

@@ -138,27 +138,21 @@ impl Peers {
     }
 
     pub(crate) fn insert(&self, origin: Origin, slot: Arc<PeerSlot>) {
-        if let Ok(mut slots) = self.slots.lock() {
-            slots.insert(origin, slot);
-        }
+        crate::lock_unpoisoned(&self.slots).insert(origin, slot);
     }
 
     pub(crate) fn remove(&self, origin: &Origin) {
-        if let Ok(mut slots) = self.slots.lock() {
-            slots.remove(origin);
-        }
+        crate::lock_unpoisoned(&self.slots).remove(origin);
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.slots.lock().map(|slots| slots.len()).unwrap_or(0)
+        crate::lock_unpoisoned(&self.slots).len()
     }
 
     /// Relays `frame` to every peer except the one whose origin is `skip`. The frame
     /// is encoded once by the caller; each peer gets a reference-counted clone.
     pub(crate) fn broadcast(&self, frame: &Bytes, skip: Option<&Origin>) {
-        let Ok(mut slots) = self.slots.lock() else {
-            return;
-        };
+        let mut slots = crate::lock_unpoisoned(&self.slots);
         self.pace.record(std::time::Instant::now());
         let author = skip
             .and_then(|origin| slots.get(origin))
@@ -189,7 +183,7 @@ impl Peers {
                 if Some(slot.id) == author {
                     return true;
                 }
-                keep(slot, slot.queue.offer(frame, &*slot.channel))
+                offer_to(slot, || slot.queue.offer(frame, &*slot.channel))
             })
         });
     }
@@ -201,9 +195,7 @@ impl Peers {
 
     /// Offers what the room gathered to every peer, in one call each.
     pub(crate) fn flush_gathered(&self) {
-        let Ok(mut slots) = self.slots.lock() else {
-            return;
-        };
+        let mut slots = crate::lock_unpoisoned(&self.slots);
         let mut gathered = crate::lock_unpoisoned(&self.gathered);
         if !gathered.frames.is_empty() {
             hand_out(&mut slots, &mut gathered, self.max_batch);
@@ -221,20 +213,25 @@ fn hand_out(slots: &mut HashMap<Origin, Arc<PeerSlot>>, gathered: &mut Gathered,
             if frames.is_empty() {
                 return true;
             }
-            // A channel that panics costs its own peer (kicked), not the others
-            // nor the room's flush task.
-            let offer = || slot.queue.offer_batch(frames, &*slot.channel, max);
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(offer)) {
-                Ok(offered) => keep(slot, offered),
-                Err(_) => {
-                    tracing::error!("a channel panicked in try_send_now: peer dropped");
-                    slot.kick.cancel();
-                    false
-                }
-            }
+            offer_to(slot, || slot.queue.offer_batch(frames, &*slot.channel, max))
         })
     });
     gathered.clear();
+}
+
+/// Makes `offer` to one peer, and says whether the peer stays in the fan-out (see
+/// [`keep`]). A channel that panics costs its own peer (kicked), not the others,
+/// nor the room: the panic would otherwise unwind through the document's update
+/// observer with the peer set locked.
+fn offer_to(slot: &PeerSlot, offer: impl FnOnce() -> Result<(), PushError>) -> bool {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(offer)) {
+        Ok(offered) => keep(slot, offered),
+        Err(_) => {
+            tracing::error!("a channel panicked in try_send_now: peer dropped");
+            slot.kick.cancel();
+            false
+        }
+    }
 }
 
 /// Whether a peer stays in the fan-out after an offer: one not keeping up is
@@ -372,6 +369,37 @@ mod tests {
         assert_eq!(watcher.calls.load(Ordering::Relaxed) - before, 2);
         let kicked: Vec<bool> = kicks.iter().map(CancellationToken::is_cancelled).collect();
         assert_eq!(kicked.iter().filter(|k| **k).count(), 1, "{kicked:?}");
+    }
+
+    /// A channel that panics in a quiet room's fan-out costs its own peer; the
+    /// others get this frame and the next.
+    #[test]
+    fn a_channel_panicking_in_the_quiet_fan_out_drops_only_its_peer() {
+        struct Panics;
+        impl SendsNow for Panics {
+            fn try_send_now(&self, _frames: &[Bytes]) -> SendNow {
+                panic!("a broken channel");
+            }
+        }
+        // Never busy: every frame goes out from the broadcast itself.
+        let peers = Peers::new(0, 64);
+        let watcher = Arc::new(BudgetWatcher::default());
+        let broken = CancellationToken::new();
+        for i in 0..3 {
+            let (kick, channel): (_, Arc<dyn SendsNow>) = if i == 1 {
+                (broken.clone(), Arc::new(Panics))
+            } else {
+                (CancellationToken::new(), watcher.clone())
+            };
+            let slot = PeerSlot::new(PeerQueue::new(16, 1 << 20), kick, channel);
+            peers.insert(crate::origin::unique_origin("peer"), Arc::new(slot));
+        }
+        for _ in 0..2 {
+            peers.broadcast(&Bytes::from_static(b"update"), None);
+        }
+        assert_eq!(watcher.frames.load(Ordering::Relaxed), 4);
+        assert!(broken.is_cancelled());
+        assert_eq!(peers.len(), 2);
     }
 
     /// Records the first byte of each frame of each call to it; takes all, or none.
