@@ -28,6 +28,7 @@ use crate::durable_fs::{
     lock, open_locked, parent_dir, remove_stale_temp_file, sync_dir, temp_path,
 };
 use crate::format;
+use crate::metrics::FileMetrics;
 
 /// How hard [`UpdateLog::append`] works to make an append survive a crash.
 ///
@@ -118,6 +119,8 @@ pub struct UpdateLog {
     /// that could not be cut off yet; the next append retries the cut first,
     /// so a partial record can never end up in the middle of the log.
     needs_truncate: bool,
+    /// Where its appends and syncs are recorded.
+    metrics: FileMetrics,
 }
 
 impl UpdateLog {
@@ -199,6 +202,7 @@ impl UpdateLog {
             records,
             durability,
             needs_truncate: false,
+            metrics: FileMetrics::new(),
         };
 
         if let Some(torn) = parsed.torn {
@@ -280,7 +284,7 @@ impl UpdateLog {
         self.len += buf.len() as u64;
         self.records += records;
 
-        crate::metrics::appended(started, buf.len() as u64);
+        self.metrics.appended(started, buf.len() as u64);
         match self.durability {
             Durability::None => Ok(()),
             Durability::Flush => self.file.flush(),
@@ -288,7 +292,7 @@ impl UpdateLog {
                 let started = std::time::Instant::now();
                 let synced = self.file.sync_data();
                 match &synced {
-                    Ok(()) => crate::metrics::synced(started),
+                    Ok(()) => self.metrics.synced(started),
                     Err(_) => crate::metrics::failed("sync"),
                 }
                 synced
@@ -314,6 +318,12 @@ impl UpdateLog {
         self.file.try_clone().map_err(|e| Error::io(&self.path, e))
     }
 
+    /// Where the log records its appends and syncs (a group commit syncing through
+    /// a [`sync_handle`](Self::sync_handle) records there too).
+    pub(crate) fn metrics(&self) -> &FileMetrics {
+        &self.metrics
+    }
+
     /// Sets how later appends are made durable (a group commit appends with
     /// [`Durability::None`] and syncs through a [`sync_handle`](Self::sync_handle)).
     pub fn set_durability(&mut self, durability: Durability) {
@@ -331,7 +341,7 @@ impl UpdateLog {
         let started = std::time::Instant::now();
         match self.file.sync_data() {
             Ok(()) => {
-                crate::metrics::synced(started);
+                self.metrics.synced(started);
                 Ok(())
             }
             Err(e) => {

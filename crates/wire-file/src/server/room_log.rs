@@ -15,6 +15,7 @@ use wiredb::{BoxError, UpdateSink};
 
 use crate::blocking::blocking;
 use crate::client::FileStats;
+use crate::metrics::FileMetrics;
 use crate::{Durability, Error, UpdateLog};
 
 /// One room's log, its statistics, and whether it holds writes not yet synced.
@@ -31,6 +32,8 @@ pub(super) struct RoomLog {
     dirty: AtomicBool,
     /// Whether appends sync themselves (`sync_interval` zero, or no group commit).
     syncs_each: bool,
+    /// The log's handles, for the syncs made through `sync`.
+    metrics: FileMetrics,
 }
 
 impl RoomLog {
@@ -60,6 +63,7 @@ impl RoomLog {
             None
         };
         RoomLog {
+            metrics: log.metrics().clone(),
             syncs_each: sync.is_none() && durability == Durability::Fsync,
             log: Mutex::new(Some(log)),
             sync: Mutex::new(sync),
@@ -100,7 +104,7 @@ impl RoomLog {
         let started = std::time::Instant::now();
         match file.sync_data() {
             Ok(()) => {
-                crate::metrics::synced(started);
+                self.metrics.synced(started);
                 wiredb::lock_unpoisoned(&self.stats).synced_appends += 1;
             }
             Err(error) => {
