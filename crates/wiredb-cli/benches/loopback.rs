@@ -30,7 +30,11 @@
 //!
 //! Reported per load and server: server CPU µs per delivered update (from the sum of
 //! `/proc/PID/task/*/schedstat` over the frames delivered), latency p50/p99 (writer
-//! send → subscriber receive), and updates lost (not received by a subscriber).
+//! send → subscriber receive), and updates lost (not received by a subscriber). The
+//! summary gives each server's range over rounds, its ratio to y-sweet with the same
+//! storage and persistence's cost over memory, each as the ratio of the means and as
+//! the range of the rounds' own ratios (every other round runs the servers in reverse
+//! order, so that the machine's drift weighs on each alike).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -75,8 +79,14 @@ fn main() {
     let mut results = Vec::new();
     runtime.block_on(async {
         for round in 1..=args.rounds {
+            // Every other round runs the servers in reverse order, so that a machine
+            // slowing down (or speeding up) over the run weighs on each server alike.
+            let mut servers = args.servers.clone();
+            if round % 2 == 0 {
+                servers.reverse();
+            }
             for load in args.loads() {
-                for &server in &args.servers {
+                for &server in &servers {
                     let outcome = run_load(&args, server, &load).await;
                     println!(
                         "round {round}  {:<24} {:<16} {outcome}",
@@ -866,6 +876,20 @@ fn mean_cpu(outcomes: &[Outcome]) -> Option<f64> {
     })
 }
 
+/// The range of `ours / theirs` CPU per delivery round by round: the two ran in the
+/// same round, minutes apart at most, so a round's ratio holds still while the
+/// machine's speed moves between rounds.
+fn paired_range(ours: &[Outcome], theirs: &[Outcome]) -> Option<(f64, f64)> {
+    let ratios = ours
+        .iter()
+        .zip(theirs)
+        .map(|(ours, theirs)| ours.cpu_us_per_delivery / theirs.cpu_us_per_delivery);
+    ratios.fold(None, |range, ratio| match range {
+        None => Some((ratio, ratio)),
+        Some((lo, hi)) => Some((f64::min(lo, ratio), f64::max(hi, ratio))),
+    })
+}
+
 /// Per load and server: the range over rounds, the ratio to y-sweet with the same
 /// storage, and persistence's cost over memory.
 fn summary(results: &[(String, ServerKind, Outcome)]) {
@@ -908,8 +932,11 @@ fn summary(results: &[(String, ServerKind, Outcome)]) {
             let ratio = kind
                 .rival()
                 .map(&of)
-                .and_then(|theirs| Some((mean_cpu(&ours)?, mean_cpu(&theirs)?)))
-                .map(|(ours, theirs)| format!("  cpu ratio {:.2}", ours / theirs))
+                .and_then(|theirs| {
+                    let (lo, hi) = paired_range(&ours, &theirs)?;
+                    let ratio = mean_cpu(&ours)? / mean_cpu(&theirs)?;
+                    Some(format!("  cpu ratio {ratio:.2} (rounds {lo:.2}-{hi:.2})"))
+                })
                 .unwrap_or_default();
             println!(
                 "{load:<24} {:<16} {cpu_lo:6.2}-{cpu_hi:6.2} µs/delivery  p99 {p99_lo:5.2}-{p99_hi:5.2} ms  lost {lost}{ratio}",
@@ -917,18 +944,26 @@ fn summary(results: &[(String, ServerKind, Outcome)]) {
             );
         }
         // What persistence costs: each file-backed `wiredb` server against memory.
-        let memory = mean_cpu(&of(ServerKind::WiredbMemory));
+        let memory = of(ServerKind::WiredbMemory);
         for kind in [
             ServerKind::WiredbFiles,
             ServerKind::WiredbStrict,
             ServerKind::WiredbSync100ms,
             ServerKind::WiredbNoSync,
         ] {
-            if let (Some(files), Some(memory)) = (mean_cpu(&of(kind)), memory) {
+            let files = of(kind);
+            if let (Some(mean_files), Some(mean_memory), Some((lo, hi))) = (
+                mean_cpu(&files),
+                mean_cpu(&memory),
+                paired_range(&files, &memory),
+            ) {
+                let percent = |ratio: f64| (ratio - 1.0) * 100.0;
                 println!(
-                    "{load:<24} {:<16} {:+.0} % over wiredb-memory",
+                    "{load:<24} {:<16} {:+.0} % over wiredb-memory (rounds {:+.0} to {:+.0} %)",
                     kind.name(),
-                    (files / memory - 1.0) * 100.0
+                    percent(mean_files / mean_memory),
+                    percent(lo),
+                    percent(hi)
                 );
             }
         }
