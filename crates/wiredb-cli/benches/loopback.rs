@@ -26,7 +26,9 @@
 //! - idle: 2000 connections (200 rooms of 10), each having sent SyncStep1 and an
 //!   awareness state: server RSS per connection;
 //! - floor: load a's fan-out, and load b's, done with one bare `write` per subscriber
-//!   (no WebSocket, no runtime), i.e. what the kernel alone costs per delivery.
+//!   (no WebSocket, no runtime), i.e. what the kernel alone costs per delivery;
+//!   measured right after its load in each round, and the summary gives each `wiredb`
+//!   server's ratio to it.
 //!
 //! Reported per load and server: server CPU µs per delivered update (from the sum of
 //! `/proc/PID/task/*/schedstat` over the frames delivered), latency p50/p99 (writer
@@ -77,6 +79,7 @@ fn main() {
             .join(", ")
     );
     let mut results = Vec::new();
+    let mut floors = Vec::new();
     runtime.block_on(async {
         for round in 1..=args.rounds {
             // Every other round runs the servers in reverse order, so that a machine
@@ -86,14 +89,27 @@ fn main() {
                 servers.reverse();
             }
             for load in args.loads() {
-                for &server in &servers {
-                    let outcome = run_load(&args, server, &load).await;
+                if load.served {
+                    for &server in &servers {
+                        let outcome = run_load(&args, server, &load).await;
+                        println!(
+                            "round {round}  {:<24} {:<16} {outcome}",
+                            load.name,
+                            server.name()
+                        );
+                        results.push((load.name.clone(), server, outcome));
+                    }
+                }
+                // Right after the servers, so that the ratio to the floor is of the
+                // same minutes.
+                if let (true, Some(floor)) = (args.wanted("floor"), &load.floor) {
+                    let us =
+                        send_floor(floor.subscribers, floor.group, floor.hz, args.seconds).await;
                     println!(
-                        "round {round}  {:<24} {:<16} {outcome}",
-                        load.name,
-                        server.name()
+                        "round {round}  {:<24} {:<16} {us:.2} µs per delivery (bare write)",
+                        floor.name, "kernel"
                     );
-                    results.push((load.name.clone(), server, outcome));
+                    floors.push((load.name.clone(), us));
                 }
             }
             if args.wanted("idle") {
@@ -106,23 +122,9 @@ fn main() {
                     );
                 }
             }
-            if args.wanted("floor") {
-                // Load a: one group of 50 at 50 updates a second; load b: 20 groups
-                // of 10 at 40 a second each.
-                for (name, subscribers, group, hz) in [
-                    ("floor (load a)", 50, 50, 50),
-                    ("floor (load b)", 200, 10, 800),
-                ] {
-                    let floor = send_floor(subscribers, group, hz, args.seconds).await;
-                    println!(
-                        "round {round}  {name:<24} {:<16} {floor:.2} µs per delivery (bare write)",
-                        "kernel"
-                    );
-                }
-            }
         }
     });
-    summary(&results);
+    summary(&results, &floors);
 }
 
 /// The options after `--` (see the module docs).
@@ -179,13 +181,23 @@ impl BenchArgs {
             .is_none_or(|only| only.iter().any(|o| o == load))
     }
 
+    /// The loads to serve, and those whose floor alone is wanted (`--only floor`).
     fn loads(&self) -> Vec<Load> {
         let mut loads = Vec::new();
-        if self.wanted("a") {
-            loads.push(Load::new("a: 1x50, 1 writer @50", 1, 50, 1, 50, None));
+        let floor_alone = self.wanted("floor") && !self.wanted("a") && !self.wanted("b");
+        if self.wanted("a") || floor_alone {
+            let mut a = Load::new("a: 1x50, 1 writer @50", 1, 50, 1, 50, None);
+            // One group of 50 at 50 updates a second.
+            a.floor = Some(Floor::new("floor (load a)", 50, 50, 50));
+            a.served = self.wanted("a");
+            loads.push(a);
         }
-        if self.wanted("b") {
-            loads.push(Load::new("b: 20x10, 2 writers @20", 20, 10, 2, 20, None));
+        if self.wanted("b") || floor_alone {
+            let mut b = Load::new("b: 20x10, 2 writers @20", 20, 10, 2, 20, None);
+            // 20 groups of 10, 40 updates a second each.
+            b.floor = Some(Floor::new("floor (load b)", 200, 10, 800));
+            b.served = self.wanted("b");
+            loads.push(b);
         }
         if self.wanted("heavy") {
             for &hz in &self.rates {
@@ -419,6 +431,29 @@ struct Load {
     /// Subscribers per room that apply the updates in yrs (`None`: all); the others
     /// count frames.
     decoders: Option<usize>,
+    /// Whether the servers run it (not with `--only floor`).
+    served: bool,
+    /// Its kernel floor, measured after it in each round.
+    floor: Option<Floor>,
+}
+
+/// A load's fan-out done with bare writes (see [`send_floor`]).
+struct Floor {
+    name: &'static str,
+    subscribers: usize,
+    group: usize,
+    hz: u32,
+}
+
+impl Floor {
+    fn new(name: &'static str, subscribers: usize, group: usize, hz: u32) -> Self {
+        Floor {
+            name,
+            subscribers,
+            group,
+            hz,
+        }
+    }
 }
 
 impl Load {
@@ -437,6 +472,8 @@ impl Load {
             writers,
             hz,
             decoders,
+            served: true,
+            floor: None,
         }
     }
 }
@@ -871,19 +908,24 @@ async fn send_floor(subscribers: usize, group: usize, hz: u32, seconds: u64) -> 
 
 /// The mean CPU per delivery over rounds, if there were any.
 fn mean_cpu(outcomes: &[Outcome]) -> Option<f64> {
-    (!outcomes.is_empty()).then(|| {
-        outcomes.iter().map(|o| o.cpu_us_per_delivery).sum::<f64>() / outcomes.len() as f64
-    })
+    mean(&cpu(outcomes))
 }
 
-/// The range of `ours / theirs` CPU per delivery round by round: the two ran in the
-/// same round, minutes apart at most, so a round's ratio holds still while the
-/// machine's speed moves between rounds.
-fn paired_range(ours: &[Outcome], theirs: &[Outcome]) -> Option<(f64, f64)> {
-    let ratios = ours
-        .iter()
-        .zip(theirs)
-        .map(|(ours, theirs)| ours.cpu_us_per_delivery / theirs.cpu_us_per_delivery);
+/// The mean, if there are values.
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// Each outcome's CPU per delivery.
+fn cpu(outcomes: &[Outcome]) -> Vec<f64> {
+    outcomes.iter().map(|o| o.cpu_us_per_delivery).collect()
+}
+
+/// The range of `ours / theirs` round by round: the two ran in the same round,
+/// minutes apart at most, so a round's ratio holds still while the machine's speed
+/// moves between rounds.
+fn paired_range(ours: &[f64], theirs: &[f64]) -> Option<(f64, f64)> {
+    let ratios = ours.iter().zip(theirs).map(|(ours, theirs)| ours / theirs);
     ratios.fold(None, |range, ratio| match range {
         None => Some((ratio, ratio)),
         Some((lo, hi)) => Some((f64::min(lo, ratio), f64::max(hi, ratio))),
@@ -892,7 +934,7 @@ fn paired_range(ours: &[Outcome], theirs: &[Outcome]) -> Option<(f64, f64)> {
 
 /// Per load and server: the range over rounds, the ratio to y-sweet with the same
 /// storage, and persistence's cost over memory.
-fn summary(results: &[(String, ServerKind, Outcome)]) {
+fn summary(results: &[(String, ServerKind, Outcome)], floors: &[(String, f64)]) {
     let mut loads: Vec<&String> = Vec::new();
     for (load, _, _) in results {
         if !loads.contains(&load) {
@@ -933,7 +975,7 @@ fn summary(results: &[(String, ServerKind, Outcome)]) {
                 .rival()
                 .map(&of)
                 .and_then(|theirs| {
-                    let (lo, hi) = paired_range(&ours, &theirs)?;
+                    let (lo, hi) = paired_range(&cpu(&ours), &cpu(&theirs))?;
                     let ratio = mean_cpu(&ours)? / mean_cpu(&theirs)?;
                     Some(format!("  cpu ratio {ratio:.2} (rounds {lo:.2}-{hi:.2})"))
                 })
@@ -955,7 +997,7 @@ fn summary(results: &[(String, ServerKind, Outcome)]) {
             if let (Some(mean_files), Some(mean_memory), Some((lo, hi))) = (
                 mean_cpu(&files),
                 mean_cpu(&memory),
-                paired_range(&files, &memory),
+                paired_range(&cpu(&files), &cpu(&memory)),
             ) {
                 let percent = |ratio: f64| (ratio - 1.0) * 100.0;
                 println!(
@@ -964,6 +1006,24 @@ fn summary(results: &[(String, ServerKind, Outcome)]) {
                     percent(mean_files / mean_memory),
                     percent(lo),
                     percent(hi)
+                );
+            }
+        }
+        // How far each `wiredb` server is from the kernel floor measured after it.
+        let floor: Vec<f64> = floors
+            .iter()
+            .filter(|(l, _)| l == load)
+            .map(|(_, us)| *us)
+            .collect();
+        for kind in [ServerKind::WiredbFiles, ServerKind::WiredbMemory] {
+            let ours = cpu(&of(kind));
+            if let (Some(mean_ours), Some(mean_floor), Some((lo, hi))) =
+                (mean(&ours), mean(&floor), paired_range(&ours, &floor))
+            {
+                println!(
+                    "{load:<24} {:<16} {:.2}x the kernel floor (rounds {lo:.2}-{hi:.2}; floor {mean_floor:.2} µs)",
+                    kind.name(),
+                    mean_ours / mean_floor,
                 );
             }
         }
