@@ -8,7 +8,7 @@ use metrics::{Counter, Histogram, counter, histogram};
 
 /// The handles a log records its appends and syncs through, looked up once when the
 /// log opens. A lookup per append (hashing the name, a read lock on the registry)
-/// cost about half as much as the `write(2)` it measured, on a room's small updates.
+/// cost two fifths of the `write(2)` it measured, on a room's small updates.
 /// A recorder installed after a log opened is not seen by that log.
 #[derive(Clone, Debug)]
 pub(crate) struct FileMetrics {

@@ -4,7 +4,8 @@
 //!
 //! Run with: `cargo bench -p wiredb-cli --bench loopback`; options after `--`:
 //! - `--seconds N` per load (default 10; `--quick` is 3), `--rounds N` (default 1);
-//! - `--only a,b,heavy,idle,floor` (default all);
+//! - `--only a,b,heavy,idle,floor` (default all; `floor` measures the floors of the
+//!   loads a and b asked for beside it, or both floors alone);
 //! - `--servers wiredb-files,wiredb-memory,...` (default the two `wiredb` ones, plus
 //!   `y-sweet-files,y-sweet-memory` when y-sweet is found: `WIREDB_BENCH_YSWEET=PATH`,
 //!   else `y-sweet` on `PATH`); `wiredb-strict` is files with `--fsync always`,
@@ -152,10 +153,19 @@ impl BenchArgs {
             .map(PathBuf::from)
             .or_else(|| find_on_path("y-sweet"));
         let servers = match list("--servers") {
-            Some(names) => names
-                .iter()
-                .map(|n| ServerKind::from_name(n).unwrap_or_else(|| panic!("unknown server {n}")))
-                .collect(),
+            Some(names) => {
+                let mut servers: Vec<ServerKind> = Vec::new();
+                for name in names {
+                    let kind = ServerKind::from_name(&name)
+                        .unwrap_or_else(|| panic!("unknown server {name}"));
+                    // Once each: the summary pairs a server's rounds with another's
+                    // by position.
+                    if !servers.contains(&kind) {
+                        servers.push(kind);
+                    }
+                }
+                servers
+            }
             None if ysweet.is_some() => ServerKind::ALL.to_vec(),
             None => vec![ServerKind::WiredbFiles, ServerKind::WiredbMemory],
         };
@@ -933,7 +943,7 @@ fn paired_range(ours: &[f64], theirs: &[f64]) -> Option<(f64, f64)> {
 }
 
 /// Per load and server: the range over rounds, the ratio to y-sweet with the same
-/// storage, and persistence's cost over memory.
+/// storage, persistence's cost over memory, and the ratio to the load's kernel floor.
 fn summary(results: &[(String, ServerKind, Outcome)], floors: &[(String, f64)]) {
     let mut loads: Vec<&String> = Vec::new();
     for (load, _, _) in results {

@@ -222,7 +222,7 @@ fn hand_out(slots: &mut HashMap<Origin, Arc<PeerSlot>>, gathered: &mut Gathered,
 /// Makes `offer` to one peer, and says whether the peer stays in the fan-out (see
 /// [`keep`]). A channel that panics costs its own peer (kicked), not the others,
 /// nor the room: the panic would otherwise unwind through the document's update
-/// observer with the peer set locked.
+/// observer, or the room's flush task, with the peer set locked.
 fn offer_to(slot: &PeerSlot, offer: impl FnOnce() -> Result<(), PushError>) -> bool {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(offer)) {
         Ok(offered) => keep(slot, offered),
