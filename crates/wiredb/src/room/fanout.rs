@@ -149,6 +149,11 @@ impl Peers {
         crate::lock_unpoisoned(&self.slots).len()
     }
 
+    /// Frames per call to a peer's channel: the room's `max_batch`, at least one.
+    pub(crate) fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
     /// Relays `frame` to every peer except the one whose origin is `skip`. The frame
     /// is encoded once by the caller; each peer gets a reference-counted clone.
     pub(crate) fn broadcast(&self, frame: &Bytes, skip: Option<&Origin>) {

@@ -448,7 +448,7 @@ impl Room {
         // would also re-poll the idle reader down to the socket. Fan-out wakes writers
         // far more often than peers send.
         self.start_flushing();
-        let max_batch = self.max_batch();
+        let max_batch = self.inner.peers.max_batch();
         let mut writer = tokio::spawn({
             let channel = channel.clone();
             let slot = slot.clone();
@@ -525,10 +525,6 @@ impl Room {
             }
         }
         result
-    }
-
-    fn max_batch(&self) -> usize {
-        self.inner.config.max_batch.max(1)
     }
 
     /// Starts the task that writes a busy room's lingering frames (see
