@@ -935,10 +935,14 @@ fn cpu(outcomes: &[Outcome]) -> Vec<f64> {
 /// minutes apart at most, so a round's ratio holds still while the machine's speed
 /// moves between rounds.
 fn paired_range(ours: &[f64], theirs: &[f64]) -> Option<(f64, f64)> {
-    let ratios = ours.iter().zip(theirs).map(|(ours, theirs)| ours / theirs);
-    ratios.fold(None, |range, ratio| match range {
-        None => Some((ratio, ratio)),
-        Some((lo, hi)) => Some((f64::min(lo, ratio), f64::max(hi, ratio))),
+    min_max(ours.iter().zip(theirs).map(|(ours, theirs)| ours / theirs))
+}
+
+/// The smallest and the largest of `values`, if there are any.
+fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    values.fold(None, |range, value| match range {
+        None => Some((value, value)),
+        Some((lo, hi)) => Some((f64::min(lo, value), f64::max(hi, value))),
     })
 }
 
@@ -973,13 +977,11 @@ fn summary(results: &[(String, ServerKind, Outcome)], floors: &[(String, f64)]) 
             if ours.is_empty() {
                 continue;
             }
-            let range = |f: fn(&Outcome) -> f64, outcomes: &[Outcome]| {
-                let lo = outcomes.iter().map(f).fold(f64::INFINITY, f64::min);
-                let hi = outcomes.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
-                (lo, hi)
+            let range = |f: fn(&Outcome) -> f64| {
+                min_max(ours.iter().map(f)).unwrap_or((f64::NAN, f64::NAN))
             };
-            let (cpu_lo, cpu_hi) = range(|o| o.cpu_us_per_delivery, &ours);
-            let (p99_lo, p99_hi) = range(|o| o.p99_ms, &ours);
+            let (cpu_lo, cpu_hi) = range(|o| o.cpu_us_per_delivery);
+            let (p99_lo, p99_hi) = range(|o| o.p99_ms);
             let lost: u64 = ours.iter().map(|o| o.lost).sum();
             let ratio = kind
                 .rival()
